@@ -1,0 +1,84 @@
+//! CPU kernels behind heft's tensor ops.
+//!
+//! The GEMM entry points here take strided matrix views ([`MatRef`], [`MatMut`])
+//! so that transposed operands (`A^T B`, `A B^T`, what backprop needs) are read
+//! in place, never copied. The fast paths (packed, cache-blocked, SIMD
+//! microkernels chosen once at run time) live in [`gemm`]; a naive reference
+//! is always compiled and used by the tests.
+
+pub mod gemm;
+
+pub use gemm::{gemm_f32, gemm_f64, gemm_reference, KernelPath};
+
+/// A read-only strided view of a `rows x cols` matrix inside a slice.
+///
+/// Element `(i, j)` lives at `data[offset + i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    /// The backing slice (may be larger than the view).
+    pub data: &'a [T],
+    /// Index of element `(0, 0)` in `data`.
+    pub offset: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Distance in elements between consecutive rows (may be 0 for broadcast).
+    pub rs: usize,
+    /// Distance in elements between consecutive columns (may be 0 for broadcast).
+    pub cs: usize,
+}
+
+/// A mutable strided view of a `rows x cols` matrix inside a slice.
+///
+/// Element `(i, j)` lives at `data[offset + i * rs + j * cs]`. Distinct
+/// `(i, j)` must map to distinct elements (no zero strides when the
+/// corresponding dimension is larger than one).
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    /// The backing slice (may be larger than the view).
+    pub data: &'a mut [T],
+    /// Index of element `(0, 0)` in `data`.
+    pub offset: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Distance in elements between consecutive rows.
+    pub rs: usize,
+    /// Distance in elements between consecutive columns.
+    pub cs: usize,
+}
+
+impl<T> MatRef<'_, T> {
+    /// Largest index touched by the view plus one, or 0 for an empty view.
+    pub fn span(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        }
+    }
+
+    /// True when the view lies inside its slice.
+    pub fn in_bounds(&self) -> bool {
+        self.span() <= self.data.len()
+    }
+}
+
+impl<T> MatMut<'_, T> {
+    /// Largest index touched by the view plus one, or 0 for an empty view.
+    pub fn span(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs + 1
+        }
+    }
+
+    /// True when the view lies inside its slice and distinct elements do not alias.
+    pub fn in_bounds(&self) -> bool {
+        let alias = (self.rows > 1 && self.rs == 0) || (self.cols > 1 && self.cs == 0);
+        !alias && self.span() <= self.data.len()
+    }
+}

@@ -1,0 +1,2 @@
+//! heft-tensor (work in progress).
+pub mod kernels;

@@ -33,7 +33,8 @@ where
             let mut acc = T::default();
             for p in 0..a.cols {
                 acc = acc
-                    + a.data[a.offset + i * a.rs + p * a.cs] * b.data[b.offset + p * b.rs + j * b.cs];
+                    + a.data[a.offset + i * a.rs + p * a.cs]
+                        * b.data[b.offset + p * b.rs + j * b.cs];
             }
             let idx = c.offset + i * c.rs + j * c.cs;
             c.data[idx] = if accumulate { c.data[idx] + acc } else { acc };

@@ -1,0 +1,467 @@
+//! [`Layout`]: how a tensor's logical elements map onto its storage.
+//!
+//! A layout is a small value type: the shape (inline, up to four dimensions
+//! without allocating), the strides in elements and an offset. Element
+//! `[i0, i1, ...]` lives at `offset + i0 * strides[0] + i1 * strides[1] + ...`.
+//! A stride of 0 repeats an element (broadcasting). Every view op
+//! (transpose, permute, narrow, slice with step, broadcast, squeeze,
+//! unsqueeze, reshape where possible) is a pure function from layout to
+//! layout: views never copy data.
+//!
+//! ```
+//! use heft_tensor::Layout;
+//! let l = Layout::contiguous(&[2, 3]);
+//! let t = l.transpose(0, 1).unwrap();
+//! assert_eq!(t.shape(), &[3, 2]);
+//! assert_eq!(t.strides(), &[1, 3]);
+//! assert!(!t.is_contiguous());
+//! ```
+
+use crate::error::{Result, TensorError};
+use smallvec::SmallVec;
+
+/// A list of dimensions (or strides) stored inline up to rank 4.
+pub type Shape = SmallVec<[usize; 4]>;
+
+/// Shape, strides (in elements) and offset of a strided tensor view.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Layout {
+    shape: Shape,
+    strides: Shape,
+    offset: usize,
+}
+
+/// Resolve a possibly negative axis (`-1` is the last) against a rank.
+pub fn normalize_axis(op: &'static str, axis: isize, shape: &[usize]) -> Result<usize> {
+    normalize_axis_rank(op, axis, shape.len(), shape)
+}
+
+/// Like [`normalize_axis`] for an insertion point, where `rank` may be one more than `shape.len()`.
+pub(crate) fn normalize_axis_rank(
+    op: &'static str,
+    axis: isize,
+    rank: usize,
+    shape: &[usize],
+) -> Result<usize> {
+    let r = rank as isize;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        return Err(TensorError::AxisOutOfRange {
+            op,
+            axis,
+            shape: shape.into(),
+        });
+    }
+    Ok(a as usize)
+}
+
+/// Row-major strides of a packed tensor of this shape.
+pub fn contiguous_strides(shape: &[usize]) -> Shape {
+    let mut strides: Shape = SmallVec::from_elem(0, shape.len());
+    let mut s = 1usize;
+    for i in (0..shape.len()).rev() {
+        strides[i] = s;
+        s = s.saturating_mul(shape[i].max(1));
+    }
+    strides
+}
+
+/// The numpy broadcast of two shapes, or an error naming `op` and both shapes.
+pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    let n = a.len().max(b.len());
+    let mut out: Shape = SmallVec::from_elem(0, n);
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(TensorError::shapes(
+                op,
+                a,
+                b,
+                format!("cannot broadcast: dimension {da} and {db} differ and neither is 1"),
+            ));
+        };
+    }
+    Ok(out)
+}
+
+/// Number of elements of a shape (1 for a scalar).
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Layout {
+    /// A packed row-major layout starting at offset 0.
+    pub fn contiguous(shape: &[usize]) -> Self {
+        Layout {
+            shape: SmallVec::from_slice(shape),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
+    }
+
+    /// A layout from its parts (not checked against any storage).
+    pub fn from_parts(shape: &[usize], strides: &[usize], offset: usize) -> Result<Self> {
+        if shape.len() != strides.len() {
+            return Err(TensorError::shapes(
+                "Layout::from_parts",
+                shape,
+                strides,
+                "shape and strides must have the same rank",
+            ));
+        }
+        Ok(Layout {
+            shape: SmallVec::from_slice(shape),
+            strides: SmallVec::from_slice(strides),
+            offset,
+        })
+    }
+
+    /// The dimensions.
+    #[inline]
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The strides, in elements.
+    #[inline]
+    pub fn strides(&self) -> &[usize] {
+        &self.strides
+    }
+
+    /// Storage index of the first element.
+    #[inline]
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Number of dimensions.
+    #[inline]
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// True when the elements are packed in row-major order (strides of size-1 dims ignored).
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1usize;
+        for i in (0..self.shape.len()).rev() {
+            let d = self.shape[i];
+            if d == 0 {
+                return true;
+            }
+            if d != 1 && self.strides[i] != expected {
+                return false;
+            }
+            expected *= d;
+        }
+        true
+    }
+
+    /// `Some(start..end)` of storage when the layout is contiguous.
+    pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
+        self.is_contiguous()
+            .then(|| self.offset..self.offset + self.numel())
+    }
+
+    /// One past the largest storage index touched (or `offset` when empty).
+    pub fn span_end(&self) -> usize {
+        if self.numel() == 0 {
+            return self.offset;
+        }
+        self.offset
+            + self
+                .shape
+                .iter()
+                .zip(&self.strides)
+                .map(|(d, s)| (d - 1) * s)
+                .sum::<usize>()
+            + 1
+    }
+
+    /// Swap two axes (negative axes count from the end).
+    pub fn transpose(&self, a: isize, b: isize) -> Result<Layout> {
+        let a = normalize_axis("transpose", a, &self.shape)?;
+        let b = normalize_axis("transpose", b, &self.shape)?;
+        let mut l = self.clone();
+        l.shape.swap(a, b);
+        l.strides.swap(a, b);
+        Ok(l)
+    }
+
+    /// Reorder axes: output axis `i` is input axis `perm[i]`.
+    pub fn permute(&self, perm: &[usize]) -> Result<Layout> {
+        let n = self.ndim();
+        let mut seen: SmallVec<[bool; 8]> = SmallVec::from_elem(false, n);
+        if perm.len() != n
+            || perm
+                .iter()
+                .any(|&p| p >= n || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(TensorError::shapes(
+                "permute",
+                &self.shape,
+                perm,
+                "the permutation must list every axis exactly once",
+            ));
+        }
+        Ok(Layout {
+            shape: perm.iter().map(|&p| self.shape[p]).collect(),
+            strides: perm.iter().map(|&p| self.strides[p]).collect(),
+            offset: self.offset,
+        })
+    }
+
+    /// Keep `len` elements of `axis` starting at `start`.
+    pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Layout> {
+        let ax = normalize_axis("narrow", axis, &self.shape)?;
+        let d = self.shape[ax];
+        if start.checked_add(len).is_none_or(|e| e > d) {
+            return Err(TensorError::shape(
+                "narrow",
+                &self.shape,
+                format!(
+                    "range {start}..{} is out of bounds for axis {ax} of size {d}",
+                    start.saturating_add(len)
+                ),
+            ));
+        }
+        let mut l = self.clone();
+        if len > 0 {
+            l.offset += start * self.strides[ax];
+        }
+        l.shape[ax] = len;
+        Ok(l)
+    }
+
+    /// Elements `start, start + step, ...` below `end` along `axis` (`step >= 1`).
+    pub fn slice(&self, axis: isize, start: usize, end: usize, step: usize) -> Result<Layout> {
+        let ax = normalize_axis("slice", axis, &self.shape)?;
+        let d = self.shape[ax];
+        if step == 0 {
+            return Err(TensorError::invalid("slice", "step must be at least 1"));
+        }
+        if start > end || end > d {
+            return Err(TensorError::shape(
+                "slice",
+                &self.shape,
+                format!("range {start}..{end} is out of bounds for axis {ax} of size {d}"),
+            ));
+        }
+        let len = (end - start).div_ceil(step);
+        let mut l = self.clone();
+        if len > 0 {
+            l.offset += start * self.strides[ax];
+        }
+        l.shape[ax] = len;
+        l.strides[ax] = self.strides[ax] * step;
+        Ok(l)
+    }
+
+    /// Broadcast to `shape` (numpy rules: leading dims added, size-1 dims repeated with stride 0).
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Layout> {
+        let n = shape.len();
+        let m = self.ndim();
+        let err = || {
+            TensorError::shapes(
+                "broadcast_to",
+                &self.shape,
+                shape,
+                "each dimension must match or be 1",
+            )
+        };
+        if m > n {
+            return Err(err());
+        }
+        let mut strides: Shape = SmallVec::from_elem(0, n);
+        for i in 0..m {
+            let (src, dst) = (self.shape[i], shape[n - m + i]);
+            if src == dst {
+                strides[n - m + i] = self.strides[i];
+            } else if src == 1 {
+                strides[n - m + i] = 0;
+            } else {
+                return Err(err());
+            }
+        }
+        Ok(Layout {
+            shape: SmallVec::from_slice(shape),
+            strides,
+            offset: self.offset,
+        })
+    }
+
+    /// Remove a size-1 axis.
+    pub fn squeeze(&self, axis: isize) -> Result<Layout> {
+        let ax = normalize_axis("squeeze", axis, &self.shape)?;
+        if self.shape[ax] != 1 {
+            return Err(TensorError::shape(
+                "squeeze",
+                &self.shape,
+                format!("axis {ax} has size {}, not 1", self.shape[ax]),
+            ));
+        }
+        let mut l = self.clone();
+        l.shape.remove(ax);
+        l.strides.remove(ax);
+        Ok(l)
+    }
+
+    /// Insert a size-1 axis at `axis` (`-1` appends).
+    pub fn unsqueeze(&self, axis: isize) -> Result<Layout> {
+        let ax = normalize_axis_rank("unsqueeze", axis, self.ndim() + 1, &self.shape)?;
+        let mut l = self.clone();
+        let stride = if ax < self.ndim() {
+            self.strides[ax] * self.shape[ax]
+        } else {
+            1
+        };
+        l.shape.insert(ax, 1);
+        l.strides.insert(ax, stride);
+        Ok(l)
+    }
+
+    /// The same elements seen with a new shape, if that is possible without copying.
+    ///
+    /// Returns `Ok(None)` when the element counts agree but the strides forbid a view
+    /// (the caller then copies), and an error when the element counts differ.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Option<Layout>> {
+        if numel(shape) != self.numel() {
+            return Err(TensorError::shapes(
+                "reshape",
+                &self.shape,
+                shape,
+                format!(
+                    "element counts differ ({} vs {})",
+                    self.numel(),
+                    numel(shape)
+                ),
+            ));
+        }
+        if self.is_contiguous() {
+            return Ok(Some(Layout {
+                shape: SmallVec::from_slice(shape),
+                strides: contiguous_strides(shape),
+                offset: self.offset,
+            }));
+        }
+        // Group the old dims (size-1 dims dropped) into runs that are contiguous
+        // among themselves; each new dim must fall within one run.
+        let old: SmallVec<[(usize, usize); 8]> = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|(d, _)| **d != 1)
+            .map(|(d, s)| (*d, *s))
+            .collect();
+        let mut new_strides: Shape = SmallVec::from_elem(0, shape.len());
+        let mut oi = 0; // index into old
+        let mut ni = 0; // index into new
+        while ni < shape.len() {
+            if shape[ni] == 1 {
+                new_strides[ni] = 0;
+                ni += 1;
+                continue;
+            }
+            if oi >= old.len() {
+                return Ok(None);
+            }
+            // Take old dims [oi, oj) and new dims [ni, nj) with equal products.
+            let (mut op, mut np) = (old[oi].0, shape[ni]);
+            let (mut oj, mut nj) = (oi + 1, ni + 1);
+            while op != np {
+                if op < np {
+                    if oj >= old.len() {
+                        return Ok(None);
+                    }
+                    op *= old[oj].0;
+                    oj += 1;
+                } else {
+                    if nj >= shape.len() {
+                        return Ok(None);
+                    }
+                    np *= shape[nj];
+                    nj += 1;
+                }
+            }
+            // The old run must be contiguous among itself.
+            for k in oi..oj - 1 {
+                if old[k].1 != old[k + 1].1 * old[k + 1].0 {
+                    return Ok(None);
+                }
+            }
+            let mut stride = old[oj - 1].1;
+            for k in (ni..nj).rev() {
+                new_strides[k] = stride;
+                stride *= shape[k];
+            }
+            oi = oj;
+            ni = nj;
+        }
+        Ok(Some(Layout {
+            shape: SmallVec::from_slice(shape),
+            strides: new_strides,
+            offset: self.offset,
+        }))
+    }
+
+    /// Storage index of a multi-index (unchecked beyond debug assertions).
+    #[inline]
+    pub fn index_of(&self, idx: &[usize]) -> usize {
+        debug_assert_eq!(idx.len(), self.ndim());
+        self.offset
+            + idx
+                .iter()
+                .zip(&self.strides)
+                .map(|(i, s)| i * s)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshape_view_of_transposed_splits_a_dim() {
+        // [4, 6] transposed is [6, 4] with strides [1, 6]; splitting dim 0 into [2, 3] is a view.
+        let l = Layout::contiguous(&[4, 6]).transpose(0, 1).unwrap();
+        let r = l.reshape(&[2, 3, 4]).unwrap().unwrap();
+        assert_eq!(r.strides(), &[3, 1, 6]);
+        // Merging the two transposed dims is not.
+        assert!(l.reshape(&[24]).unwrap().is_none());
+    }
+
+    #[test]
+    fn slice_with_step() {
+        let l = Layout::contiguous(&[10]).slice(0, 1, 10, 3).unwrap();
+        assert_eq!(l.shape(), &[3]);
+        assert_eq!(l.strides(), &[3]);
+        assert_eq!(l.offset(), 1);
+    }
+
+    #[test]
+    fn broadcast_errors_name_both_shapes() {
+        let e = broadcast_shapes("add", &[2, 3], &[4])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "add: lhs [2, 3] and rhs [4]: cannot broadcast: dimension 3 and 4 differ and neither is 1");
+    }
+}

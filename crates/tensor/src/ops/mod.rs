@@ -1,0 +1,6 @@
+//! Forward ops, one file per family. Each file adds methods to [`Tensor`](crate::Tensor).
+
+pub mod binary;
+pub mod matmul;
+pub mod reduce;
+pub mod unary;

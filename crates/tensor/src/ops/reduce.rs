@@ -1,0 +1,509 @@
+//! Reductions over one or several axes, and softmax / log-softmax.
+//!
+//! `axes` may be negative (counted from the end); an **empty `axes` slice
+//! reduces over every axis**. With `keepdim` the reduced axes stay as size 1.
+//!
+//! Determinism: every output element is reduced by one task in a fixed
+//! order, and a long reduction is cut into fixed chunks of [`CHUNK`]
+//! elements whose partial results are merged left to right. The chunking
+//! does not depend on the number of threads, so results are bit-identical
+//! whatever the rayon pool size.
+
+use crate::dtype::{Element, Float};
+use crate::error::{Result, TensorError};
+use crate::layout::{normalize_axis, Shape};
+use crate::strided::{self, Plan, PAR_THRESHOLD};
+use crate::tensor::float_dispatch;
+use crate::Tensor;
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+/// Elements per fixed reduction chunk.
+pub const CHUNK: usize = 1 << 13;
+
+/// Normalised, sorted, de-duplicated axes (empty input = all axes).
+pub fn reduce_axes(
+    op: &'static str,
+    axes: &[isize],
+    shape: &[usize],
+) -> Result<SmallVec<[usize; 4]>> {
+    if axes.is_empty() {
+        return Ok((0..shape.len()).collect());
+    }
+    let mut v: SmallVec<[usize; 4]> = SmallVec::new();
+    for &a in axes {
+        let n = normalize_axis(op, a, shape)?;
+        if v.contains(&n) {
+            return Err(TensorError::invalid(op, format!("axis {a} is given twice")));
+        }
+        v.push(n);
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// The output shape of a reduction.
+pub fn reduced_shape(shape: &[usize], axes: &[usize], keepdim: bool) -> Shape {
+    let mut out = Shape::new();
+    for (i, &d) in shape.iter().enumerate() {
+        if axes.contains(&i) {
+            if keepdim {
+                out.push(1);
+            }
+        } else {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Generic reduction engine.
+///
+/// `row(acc, data, offset, len, stride, first_index)` folds one strided run of
+/// the reduced block into `acc` (`first_index` is the run's position in the
+/// block, row-major); `merge` combines chunk results in order; `finish` turns
+/// the accumulator into the output element.
+#[allow(clippy::type_complexity)]
+pub(crate) fn reduce_core<T, U, A>(
+    x: &Tensor,
+    op: &'static str,
+    axes: &[usize],
+    keepdim: bool,
+    init: A,
+    row: impl Fn(A, &[T], usize, usize, usize, usize) -> A + Sync,
+    merge: impl Fn(A, A) -> A + Sync,
+    finish: impl Fn(A) -> U + Sync,
+) -> Result<Tensor>
+where
+    T: Element,
+    U: Element,
+    A: Copy + Send + Sync,
+{
+    let (s, l) = x.typed::<T>(op)?;
+    let shape = l.shape();
+    let kept_shape: Shape = (0..shape.len())
+        .filter(|i| !axes.contains(i))
+        .map(|i| shape[i])
+        .collect();
+    let kept_strides: Shape = (0..shape.len())
+        .filter(|i| !axes.contains(i))
+        .map(|i| l.strides()[i])
+        .collect();
+    let red_shape: Shape = axes.iter().map(|&i| shape[i]).collect();
+    let red_strides: Shape = axes.iter().map(|&i| l.strides()[i]).collect();
+    let n_red: usize = red_shape.iter().product();
+    let n_out: usize = kept_shape.iter().product();
+    let plan = Plan::new(&red_shape, [&red_strides]);
+    let out_shape = reduced_shape(shape, axes, keepdim);
+
+    // Work units of one output element: fixed chunks of the reduced block.
+    let inner = plan.inner_len.max(1);
+    let st = plan.inner_strides[0];
+    let rows_per_group = (CHUNK / inner).max(1);
+    let n_groups = if n_red == 0 {
+        0
+    } else if plan.rows == 1 {
+        inner.div_ceil(CHUNK)
+    } else {
+        plan.rows.div_ceil(rows_per_group)
+    };
+    let group = |o: usize, g: usize| -> A {
+        if plan.rows == 1 {
+            let start = g * CHUNK;
+            let len = CHUNK.min(inner - start);
+            row(init, s, o + start * st, len, st, start)
+        } else {
+            let r0 = g * rows_per_group;
+            let r1 = (r0 + rows_per_group).min(plan.rows);
+            let mut acc = init;
+            let mut r = r0;
+            plan.for_rows([o], r0, r1, |[ro]| {
+                acc = row(acc, s, ro, inner, st, r * inner);
+                r += 1;
+            });
+            acc
+        }
+    };
+    let block = |o: usize, parallel: bool| -> U {
+        let acc = if parallel && n_groups > 1 {
+            let parts: Vec<A> = (0..n_groups).into_par_iter().map(|g| group(o, g)).collect();
+            parts.into_iter().fold(init, &merge)
+        } else {
+            (0..n_groups).fold(init, |acc, g| merge(acc, group(o, g)))
+        };
+        finish(acc)
+    };
+
+    let work = n_out.saturating_mul(n_red.max(1));
+    let v: Vec<U> = if n_out < 4 && n_red >= 2 * PAR_THRESHOLD {
+        let base = l.offset();
+        let kplan = Plan::new(&kept_shape, [&kept_strides]);
+        let mut offs = Vec::with_capacity(n_out);
+        kplan.for_rows([base], 0, kplan.rows, |[o]| {
+            for j in 0..kplan.inner_len {
+                offs.push(o + j * kplan.inner_strides[0]);
+            }
+        });
+        offs.into_iter().map(|o| block(o, true)).collect()
+    } else if work < PAR_THRESHOLD {
+        let kplan = Plan::new(&kept_shape, [&kept_strides]);
+        let mut out = Vec::with_capacity(n_out);
+        kplan.for_rows([l.offset()], 0, kplan.rows, |[o]| {
+            for j in 0..kplan.inner_len {
+                out.push(block(o + j * kplan.inner_strides[0], false));
+            }
+        });
+        out
+    } else {
+        // Parallel over output elements (each reduced whole by one task).
+        let per = (PAR_THRESHOLD / n_red.max(1)).max(1);
+        let kplan = Plan::new(&kept_shape, [&kept_strides]);
+        let mut offs = Vec::with_capacity(n_out);
+        kplan.for_rows([l.offset()], 0, kplan.rows, |[o]| {
+            for j in 0..kplan.inner_len {
+                offs.push(o + j * kplan.inner_strides[0]);
+            }
+        });
+        offs.par_chunks(per)
+            .flat_map_iter(|c| c.iter().map(|&o| block(o, false)).collect::<Vec<_>>())
+            .collect()
+    };
+    debug_assert_eq!(v.len(), n_out);
+    Ok(Tensor::from_vec_unchecked(v, &out_shape))
+}
+
+/// Sum of a strided run with 8 independent accumulators (vectorisable, fixed order).
+#[inline]
+fn run_sum<T: Float>(s: &[T], o: usize, len: usize, st: usize) -> T {
+    if st == 1 {
+        let xs = &s[o..o + len];
+        let mut acc = [T::ZERO; 8];
+        let mut chunks = xs.chunks_exact(8);
+        for c in &mut chunks {
+            for k in 0..8 {
+                acc[k] += c[k];
+            }
+        }
+        let mut tail = T::ZERO;
+        for &x in chunks.remainder() {
+            tail += x;
+        }
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    } else {
+        let mut acc = T::ZERO;
+        for j in 0..len {
+            acc += s[o + j * st];
+        }
+        acc
+    }
+}
+
+impl Tensor {
+    /// Sum over `axes` (empty = all).
+    pub fn sum(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        let op = "sum";
+        let ax = reduce_axes(op, axes, self.shape())?;
+        float_dispatch!(op, self.dtype(), T => reduce_core::<T, T, T>(
+            self, op, &ax, keepdim, T::ZERO,
+            |acc, s, o, n, st, _| acc + run_sum(s, o, n, st),
+            |a, b| a + b,
+            |a| a,
+        ))
+    }
+
+    /// Sum of every element, as a rank-0 tensor.
+    pub fn sum_all(&self) -> Result<Tensor> {
+        self.sum(&[], false)
+    }
+
+    /// Mean over `axes` (empty = all). The mean of nothing is NaN, as in numpy.
+    pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        let ax = reduce_axes("mean", axes, self.shape())?;
+        let n: usize = ax.iter().map(|&a| self.shape()[a]).product();
+        self.sum(axes, keepdim)?.mul_scalar(1.0 / n as f64)
+    }
+
+    /// Product over `axes` (empty = all).
+    pub fn prod(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        let op = "prod";
+        let ax = reduce_axes(op, axes, self.shape())?;
+        float_dispatch!(op, self.dtype(), T => reduce_core::<T, T, T>(
+            self, op, &ax, keepdim, T::ONE,
+            |mut acc, s, o, n, st, _| { for j in 0..n { acc *= s[o + j * st]; } acc },
+            |a, b| a * b,
+            |a| a,
+        ))
+    }
+
+    fn extremum(
+        &self,
+        op: &'static str,
+        axes: &[isize],
+        keepdim: bool,
+        is_max: bool,
+    ) -> Result<Tensor> {
+        let ax = reduce_axes(op, axes, self.shape())?;
+        if ax.iter().any(|&a| self.shape()[a] == 0) && self.numel() == 0 {
+            return Err(TensorError::EmptyReduction {
+                op,
+                shape: self.shape().into(),
+            });
+        }
+        float_dispatch!(op, self.dtype(), T => {
+            let pick = move |a: T, b: T| if is_max { a.max_nan(b) } else { a.min_nan(b) };
+            let init = if is_max { T::NEG_INFINITY } else { T::INFINITY };
+            reduce_core::<T, T, T>(
+                self, op, &ax, keepdim, init,
+                |mut acc, s, o, n, st, _| { for j in 0..n { acc = pick(acc, s[o + j * st]); } acc },
+                pick,
+                |a| a,
+            )
+        })
+    }
+
+    /// Maximum over `axes` (NaN-propagating). Errors on an empty input.
+    pub fn max(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.extremum("max", axes, keepdim, true)
+    }
+
+    /// Minimum over `axes` (NaN-propagating). Errors on an empty input.
+    pub fn min(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.extremum("min", axes, keepdim, false)
+    }
+
+    fn arg_extremum(
+        &self,
+        op: &'static str,
+        axis: isize,
+        keepdim: bool,
+        is_max: bool,
+    ) -> Result<Tensor> {
+        let a = normalize_axis(op, axis, self.shape())?;
+        if self.shape()[a] == 0 {
+            return Err(TensorError::EmptyReduction {
+                op,
+                shape: self.shape().into(),
+            });
+        }
+        float_dispatch!(op, self.dtype(), T => {
+            // (value, index); NaN wins (as in PyTorch); ties go to the first index.
+            let better = move |x: T, best: T| {
+                if best.is_nan() { false } else if x.is_nan() { true } else if is_max { x > best } else { x < best }
+            };
+            let init = (if is_max { T::NEG_INFINITY } else { T::INFINITY }, -1i64);
+            reduce_core::<T, i64, (T, i64)>(
+                self, op, &[a], keepdim, init,
+                |mut acc, s, o, n, st, first| {
+                    for j in 0..n {
+                        let x = s[o + j * st];
+                        if acc.1 < 0 || better(x, acc.0) { acc = (x, (first + j) as i64); }
+                    }
+                    acc
+                },
+                move |a, b| if a.1 < 0 || (b.1 >= 0 && better(b.0, a.0)) { b } else { a },
+                |a| a.1,
+            )
+        })
+    }
+
+    /// Index of the maximum along `axis` (first on ties; NaN counts as largest), as i64.
+    pub fn argmax(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+        self.arg_extremum("argmax", axis, keepdim, true)
+    }
+
+    /// Index of the minimum along `axis` (first on ties; NaN counts as smallest), as i64.
+    pub fn argmin(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+        self.arg_extremum("argmin", axis, keepdim, false)
+    }
+
+    /// Variance over `axes` with `correction` (1 = unbiased, 0 = population).
+    pub fn var(&self, axes: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
+        let ax = reduce_axes("var", axes, self.shape())?;
+        let n: usize = ax.iter().map(|&a| self.shape()[a]).product();
+        let mean = self.mean(axes, true)?;
+        let dev = self.sub(&mean)?.square()?;
+        let denom = n.saturating_sub(correction);
+        dev.sum(axes, keepdim)?.mul_scalar(if denom == 0 {
+            f64::NAN
+        } else {
+            1.0 / denom as f64
+        })
+    }
+
+    /// Standard deviation over `axes` with `correction`.
+    pub fn std(&self, axes: &[isize], correction: usize, keepdim: bool) -> Result<Tensor> {
+        self.var(axes, correction, keepdim)?.sqrt()
+    }
+
+    /// `log(sum(exp(x)))` over `axes`, computed stably (shifted by the maximum).
+    pub fn logsumexp(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        let m = self.max(axes, true)?;
+        // An all -inf (or +inf) slice: shift by 0 to avoid inf - inf.
+        let fin = m.isfinite()?;
+        let zero = m.zeros_like();
+        let m = Tensor::where_(&fin, &m, &zero)?;
+        let s = self.sub(&m)?.exp()?.sum(axes, true)?.log()?.add(&m)?;
+        if keepdim {
+            Ok(s)
+        } else {
+            let ax = reduce_axes("logsumexp", axes, self.shape())?;
+            s.reshape(&reduced_shape(self.shape(), &ax, false))
+        }
+    }
+
+    /// L1 norm `sum |x|` over `axes`.
+    pub fn norm_l1(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.abs()?.sum(axes, keepdim)
+    }
+
+    /// L2 norm `sqrt(sum x^2)` over `axes`.
+    pub fn norm_l2(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        self.square()?.sum(axes, keepdim)?.sqrt()
+    }
+
+    /// Softmax along `axis`, computed stably (shifted by the row maximum).
+    pub fn softmax(&self, axis: isize) -> Result<Tensor> {
+        softmax_impl(self, axis, false)
+    }
+
+    /// Log-softmax along `axis`, computed stably: `x - logsumexp(x)`.
+    pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
+        softmax_impl(self, axis, true)
+    }
+}
+
+/// Fused row-wise softmax: one task per row, max / sum / write in three passes.
+fn softmax_impl(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+    let op = if log { "log_softmax" } else { "softmax" };
+    let a = normalize_axis(op, axis, x.shape())?;
+    float_dispatch!(op, x.dtype(), T => {
+        // Move the axis last and make rows packed, then work row by row.
+        let nd = x.ndim();
+        let mut perm: Vec<usize> = (0..nd).filter(|&i| i != a).collect();
+        perm.push(a);
+        let xp = x.permute(&perm)?.contiguous();
+        let n = x.shape()[a];
+        let src = xp.as_slice::<T>()?;
+        let mut out = vec![T::ZERO; src.len()];
+        if n > 0 {
+            let body = |(dst, row): (&mut [T], &[T])| {
+                let m = row.iter().copied().fold(T::NEG_INFINITY, |a, b| a.max_nan(b));
+                let m = if m.is_finite() { m } else { T::ZERO };
+                let mut s = T::ZERO;
+                for (d, &v) in dst.iter_mut().zip(row) {
+                    let e = (v - m).exp();
+                    *d = e;
+                    s += e;
+                }
+                if log {
+                    let ls = s.ln() + m;
+                    for (d, &v) in dst.iter_mut().zip(row) {
+                        *d = v - ls;
+                    }
+                } else {
+                    let inv = T::ONE / s;
+                    for d in dst.iter_mut() {
+                        *d *= inv;
+                    }
+                }
+            };
+            if src.len() >= PAR_THRESHOLD {
+                out.par_chunks_mut(n).zip(src.par_chunks(n)).for_each(body);
+            } else {
+                out.chunks_mut(n).zip(src.chunks(n)).for_each(body);
+            }
+        }
+        let y = Tensor::from_vec_unchecked(out, xp.shape());
+        // Undo the permutation.
+        let mut inv = vec![0usize; nd];
+        for (i, &p) in perm.iter().enumerate() {
+            inv[p] = i;
+        }
+        Ok(y.permute(&inv)?.contiguous())
+    })
+}
+
+/// Sum `x` down to `shape` (undo broadcasting): sums leading extra axes and
+/// axes where `shape` has 1. Used by autograd to reduce broadcast gradients.
+pub fn sum_to_shape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if x.shape() == shape {
+        return Ok(x.clone());
+    }
+    let xs = x.shape();
+    if shape.len() > xs.len() {
+        return Err(TensorError::shapes(
+            "sum_to_shape",
+            xs,
+            shape,
+            "target has more dimensions",
+        ));
+    }
+    let lead = xs.len() - shape.len();
+    let mut axes: Vec<isize> = (0..lead as isize).collect();
+    for (i, &d) in shape.iter().enumerate() {
+        let xd = xs[lead + i];
+        if d == 1 && xd != 1 {
+            axes.push((lead + i) as isize);
+        } else if d != xd {
+            return Err(TensorError::shapes(
+                "sum_to_shape",
+                xs,
+                shape,
+                "shapes are not broadcast-compatible",
+            ));
+        }
+    }
+    if axes.is_empty() {
+        return x.reshape(shape);
+    }
+    x.sum(&axes, false)?.reshape(shape)
+}
+
+/// Count of true values in a bool mask.
+pub fn count_true(mask: &Tensor) -> Result<usize> {
+    let (s, l) = mask.typed::<bool>("count_true")?;
+    Ok(strided::gather(s, l.shape(), l.strides(), l.offset())
+        .into_iter()
+        .filter(|&b| b)
+        .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+
+    #[test]
+    fn sum_over_axes_and_keepdim() {
+        let x = Tensor::from_vec((0..24).map(|v| v as f64).collect(), &[2, 3, 4]).unwrap();
+        let s = x.sum(&[0, 2], false).unwrap();
+        assert_eq!(s.shape(), &[3]);
+        // axis-1 index j: sum over i in 0..2, k in 0..4 of (12 i + 4 j + k) = 4*12 + 8*4j*... computed:
+        // = sum_i sum_k (12i + 4j + k) = 4*(0+12) + 8*4j + 2*(0+1+2+3) = 48 + 32 j + 12
+        assert_eq!(s.to_vec::<f64>().unwrap(), vec![60.0, 92.0, 124.0]);
+        assert_eq!(x.sum(&[1], true).unwrap().shape(), &[2, 1, 4]);
+    }
+
+    #[test]
+    fn max_of_nothing_is_an_error() {
+        let x = Tensor::zeros(&[0, 3], crate::DType::F32);
+        let e = x.max(&[0], false).unwrap_err().to_string();
+        assert_eq!(e, "max: cannot reduce an empty tensor of shape [0, 3]");
+        assert!(x.sum(&[0], false).unwrap().to_vec::<f32>().unwrap() == vec![0.0; 3]);
+    }
+
+    #[test]
+    fn argmax_ties_go_to_first() {
+        let x = Tensor::from_vec(vec![1.0f32, 3.0, 3.0, 0.0], &[4]).unwrap();
+        assert_eq!(x.argmax(0, false).unwrap().item::<i64>().unwrap(), 1);
+    }
+
+    #[test]
+    fn softmax_is_stable_for_huge_logits() {
+        let x = Tensor::from_vec(vec![1e4f32, 0.0, -1e4], &[1, 3]).unwrap();
+        let p = x.softmax(-1).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(p, vec![1.0, 0.0, 0.0]);
+        let lp = x.log_softmax(1).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(lp[0], 0.0);
+        assert_eq!(lp[1], -1e4);
+    }
+}

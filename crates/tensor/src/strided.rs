@@ -1,0 +1,189 @@
+//! The strided-iteration engine every elementwise op and reduction runs on.
+//!
+//! A [`Plan`] walks `N` strided operands of a common shape jointly, row by
+//! row: adjacent dimensions that are contiguous for *every* operand are
+//! merged and size-1 dimensions dropped, so the inner loop is as long as
+//! possible and, for packed operands, unit-stride (which the compiler
+//! vectorises). [`fill`] drives a plan into a fresh contiguous output,
+//! splitting rows over rayon above a size threshold; each output row is
+//! written by exactly one task, so results never depend on the thread count.
+
+use crate::layout::Shape;
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+/// Below this many elements an op stays on the calling thread.
+pub const PAR_THRESHOLD: usize = 1 << 15;
+
+/// A joint row-wise walk over `N` strided operands of one shape.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan<const N: usize> {
+    outer_shape: Shape,
+    outer_strides: [Shape; N],
+    /// Length of each row.
+    pub inner_len: usize,
+    /// Stride of each operand along a row.
+    pub inner_strides: [usize; N],
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl<const N: usize> Plan<N> {
+    /// Coalesce `shape` against the strides of `N` operands.
+    pub fn new(shape: &[usize], strides: [&[usize]; N]) -> Self {
+        let mut dims: SmallVec<[(usize, [usize; N]); 8]> = SmallVec::new();
+        for (i, &d) in shape.iter().enumerate() {
+            if d == 1 {
+                continue;
+            }
+            let s: [usize; N] = std::array::from_fn(|k| strides[k][i]);
+            if let Some(last) = dims.last_mut() {
+                if (0..N).all(|k| last.1[k] == s[k] * d) {
+                    last.0 *= d;
+                    last.1 = s;
+                    continue;
+                }
+            }
+            dims.push((d, s));
+        }
+        if shape.contains(&0) {
+            return Plan {
+                outer_shape: SmallVec::new(),
+                outer_strides: std::array::from_fn(|_| SmallVec::new()),
+                inner_len: 0,
+                inner_strides: [0; N],
+                rows: 0,
+            };
+        }
+        let (inner_len, inner_strides) = dims.pop().unwrap_or((1, [0; N]));
+        let outer_shape: Shape = dims.iter().map(|d| d.0).collect();
+        let outer_strides = std::array::from_fn(|k| dims.iter().map(|d| d.1[k]).collect());
+        let rows = outer_shape.iter().product();
+        Plan {
+            outer_shape,
+            outer_strides,
+            inner_len,
+            inner_strides,
+            rows,
+        }
+    }
+
+    /// Call `f(row_offsets)` for rows `start..end`, given the operands' base offsets.
+    #[inline]
+    pub fn for_rows(
+        &self,
+        base: [usize; N],
+        start: usize,
+        end: usize,
+        mut f: impl FnMut([usize; N]),
+    ) {
+        if start >= end {
+            return;
+        }
+        let nd = self.outer_shape.len();
+        let mut idx: SmallVec<[usize; 8]> = SmallVec::from_elem(0, nd);
+        let mut off = base;
+        // Position the odometer at `start`.
+        let mut rem = start;
+        for d in (0..nd).rev() {
+            let i = rem % self.outer_shape[d];
+            rem /= self.outer_shape[d];
+            idx[d] = i;
+            for k in 0..N {
+                off[k] += i * self.outer_strides[k][d];
+            }
+        }
+        for _ in start..end {
+            f(off);
+            // Advance.
+            let mut d = nd;
+            while d > 0 {
+                d -= 1;
+                idx[d] += 1;
+                for k in 0..N {
+                    off[k] += self.outer_strides[k][d];
+                }
+                if idx[d] < self.outer_shape[d] {
+                    break;
+                }
+                for k in 0..N {
+                    off[k] -= idx[d] * self.outer_strides[k][d];
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+/// Build a contiguous output of `shape` from `N` strided inputs.
+///
+/// `f(out_row, in_offsets, in_strides)` fills one row: `out_row[j]` comes
+/// from the inputs at `in_offsets[k] + j * in_strides[k]`.
+pub(crate) fn fill<T, const N: usize, F>(
+    shape: &[usize],
+    inputs: [(&[usize], usize); N],
+    f: F,
+) -> Vec<T>
+where
+    T: Copy + Default + Send,
+    F: Fn(&mut [T], [usize; N], [usize; N]) + Sync,
+{
+    let n: usize = shape.iter().product();
+    let mut out = vec![T::default(); n];
+    if n == 0 {
+        return out;
+    }
+    let strides: [&[usize]; N] = std::array::from_fn(|k| inputs[k].0);
+    let plan = Plan::new(shape, strides);
+    let base: [usize; N] = std::array::from_fn(|k| inputs[k].1);
+    let row = plan.inner_len;
+    let strides_in = plan.inner_strides;
+    if n < PAR_THRESHOLD || plan.rows == 1 && n < PAR_THRESHOLD * 2 {
+        let mut r = 0;
+        plan.for_rows(base, 0, plan.rows, |off| {
+            f(&mut out[r * row..(r + 1) * row], off, strides_in);
+            r += 1;
+        });
+    } else if plan.rows == 1 {
+        // One long row: split it into fixed chunks.
+        const CHUNK: usize = 1 << 14;
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let off: [usize; N] = std::array::from_fn(|k| base[k] + c * CHUNK * strides_in[k]);
+                f(chunk, off, strides_in);
+            });
+    } else {
+        let rows_per_task = (PAR_THRESHOLD / 2 / row).max(1);
+        out.par_chunks_mut(rows_per_task * row)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                let start = t * rows_per_task;
+                let end = start + chunk.len() / row;
+                let mut r = 0;
+                plan.for_rows(base, start, end, |off| {
+                    f(&mut chunk[r * row..(r + 1) * row], off, strides_in);
+                    r += 1;
+                });
+            });
+    }
+    out
+}
+
+/// Copy a strided view into a packed row-major vector.
+pub(crate) fn gather<T: Copy + Default + Send + Sync>(
+    src: &[T],
+    shape: &[usize],
+    strides: &[usize],
+    offset: usize,
+) -> Vec<T> {
+    fill(shape, [(strides, offset)], |out, [o], [s]| {
+        if s == 1 {
+            out.copy_from_slice(&src[o..o + out.len()]);
+        } else {
+            for (j, v) in out.iter_mut().enumerate() {
+                *v = src[o + j * s];
+            }
+        }
+    })
+}

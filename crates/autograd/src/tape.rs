@@ -62,6 +62,8 @@ pub struct BackwardOptions {
     /// Record the backward pass on the tape so the gradients can be differentiated again.
     pub create_graph: bool,
     /// Keep the saved tensors so the same graph can be walked again.
+    /// Implied by `create_graph` (as in PyTorch): differentiating the
+    /// recorded backward pass walks back through the forward graph.
     pub retain_graph: bool,
 }
 
@@ -260,6 +262,7 @@ impl Tape {
             Some(_) => return Err(AutogradError::StaleVar { op: "backward" }),
             None => return Ok(grads), // a constant: every gradient is zero
         };
+        let retain = opts.retain_graph || opts.create_graph;
         let _rec = self.set_recording(opts.create_graph);
         let mut slots: Vec<Option<Var>> = vec![None; root + 1];
         slots[root] = Some(Var::constant(seed));
@@ -277,12 +280,12 @@ impl Tape {
                         return Err(AutogradError::AlreadyFreed { op: node.op });
                     }
                     let bw = node.backward.take();
-                    let saved = if opts.retain_graph {
+                    let saved = if retain {
                         node.saved_output.clone()
                     } else {
                         node.saved_output.take()
                     };
-                    if !opts.retain_graph {
+                    if !retain {
                         node.freed = true;
                     }
                     (
@@ -312,7 +315,7 @@ impl Tape {
             });
             let ctx = BackwardCtx { grad: &g, output };
             let result = backward(&ctx);
-            if opts.retain_graph {
+            if retain {
                 self.shared.state.borrow_mut().nodes[i].backward = Some(backward);
             }
             let input_grads = result?;

@@ -1,0 +1,236 @@
+//! The tape engine's behaviour: accumulation, modes, errors, memory, transforms.
+
+use heft_autograd::functional::{grad, hessian, hvp, jvp, value_and_grad, vjp};
+use heft_autograd::{AutogradError, BackwardOptions, Tape, Var};
+use heft_tensor::Tensor;
+use std::sync::Arc;
+
+fn t(v: &[f64], s: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), s).unwrap()
+}
+
+#[test]
+fn fan_out_gradients_are_added() {
+    // y = x*x + 3x  -> dy/dx = 2x + 3 ; x feeds three ops.
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[2.0, -1.0], &[2]));
+    let y = x
+        .mul(&x)
+        .unwrap()
+        .add(&x.mul_scalar(3.0).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = tape.backward(&y).unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![7.0, 1.0]);
+}
+
+#[test]
+fn unused_leaf_has_no_gradient_and_constants_none() {
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[1.0], &[1]));
+    let unused = tape.leaf(t(&[5.0], &[1]));
+    let c = tape.constant(t(&[4.0], &[1]));
+    let y = x.mul(&c).unwrap().sum_all().unwrap();
+    let g = tape.backward(&y).unwrap();
+    assert!(g.get(&unused).is_none());
+    assert!(g.get(&c).is_none());
+    assert_eq!(g.get_or_zeros(&unused).to_vec::<f64>().unwrap(), vec![0.0]);
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![4.0]);
+}
+
+#[test]
+fn no_grad_and_detach_record_nothing() {
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[3.0], &[1]));
+    let before = tape.len();
+    let y = tape.no_grad(|| x.exp().unwrap());
+    assert!(!y.is_tracked());
+    assert_eq!(tape.len(), before);
+    assert!(tape.is_recording());
+    // detach cuts the graph: d/dx (x * detach(x)) = detach(x) = 3.
+    let z = x.mul(&x.detach()).unwrap().sum_all().unwrap();
+    let g = tape.backward(&z).unwrap();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>().unwrap(), vec![3.0]);
+}
+
+#[test]
+fn backward_twice_needs_retain_graph() {
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[2.0], &[1]));
+    let y = x.exp().unwrap().sum_all().unwrap();
+    let keep = BackwardOptions {
+        retain_graph: true,
+        create_graph: false,
+    };
+    let g1 = tape.backward_opts(&y, None, keep).unwrap();
+    let g2 = tape.backward_opts(&y, None, keep).unwrap();
+    assert_eq!(
+        g1.get(&x).unwrap().to_vec::<f64>().unwrap(),
+        g2.get(&x).unwrap().to_vec::<f64>().unwrap()
+    );
+    tape.backward(&y).unwrap();
+    let e = tape.backward(&y).err().unwrap();
+    assert!(matches!(e, AutogradError::AlreadyFreed { .. }), "{e}");
+}
+
+#[test]
+fn saved_tensors_are_released_by_backward() {
+    let tape = Tape::new();
+    let big = t(&[1.0, 2.0, 3.0], &[3]);
+    let x = tape.leaf(t(&[1.0, 1.0, 1.0], &[3]));
+    let y = x
+        .mul(&tape.constant(big.clone()))
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    // Our handle plus the copy the mul VJP saved.
+    assert_eq!(Arc::strong_count(big.storage()), 2);
+    tape.backward(&y).unwrap();
+    // Only our handle (and none from the tape) remains.
+    assert_eq!(Arc::strong_count(big.storage()), 1);
+}
+
+#[test]
+fn reset_makes_old_vars_stale() {
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[1.0], &[1]));
+    tape.reset();
+    assert!(tape.is_empty());
+    let e = x.exp().err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "exp: the var's tape was dropped or reset; record it again on a live tape"
+    );
+}
+
+#[test]
+fn errors_are_specific() {
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[1.0, 2.0], &[2]));
+    let e = tape.backward(&x.exp().unwrap()).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "backward: output of shape [2] is not a scalar; use backward_with(seed)"
+    );
+    let e = tape.backward_with(&x, &t(&[1.0], &[1])).err().unwrap();
+    assert!(matches!(e, AutogradError::BadSeed { .. }));
+    let other = Tape::new();
+    let z = other.leaf(t(&[1.0, 2.0], &[2]));
+    assert_eq!(
+        x.add(&z).err().unwrap().to_string(),
+        "add: inputs come from different tapes"
+    );
+    // Tensor errors come through with the op and both shapes.
+    let w = tape.leaf(t(&[1.0, 2.0, 3.0], &[3]));
+    assert_eq!(
+        x.add(&w).err().unwrap().to_string(),
+        "add: lhs [2] and rhs [3]: cannot broadcast: dimension 2 and 3 differ and neither is 1"
+    );
+}
+
+#[test]
+fn anomaly_mode_names_op_location_and_shapes() {
+    let tape = Tape::new();
+    tape.set_anomaly_detection(true);
+    let x = tape.leaf(t(&[-1.0, 4.0], &[2]));
+    let line = line!() + 1;
+    let e = x.log().err().unwrap().to_string();
+    assert!(e.starts_with("anomaly: forward of `log`"), "{e}");
+    assert!(e.contains(&format!("engine.rs:{line}:")), "{e}");
+    assert!(
+        e.contains("produced 1 NaN and 0 infinite values; input shapes [2]"),
+        "{e}"
+    );
+    // Backward: sqrt at 0 is finite forward, infinite gradient backward.
+    let z = tape.leaf(t(&[0.0, 4.0], &[2]));
+    let y = z.sqrt().unwrap().sum_all().unwrap();
+    let e = tape.backward(&y).err().unwrap().to_string();
+    assert!(e.starts_with("anomaly: backward of `sqrt`"), "{e}");
+    // Off by default: the same NaN goes through silently.
+    let quiet = Tape::new();
+    assert!(quiet.leaf(t(&[-1.0], &[1])).log().is_ok());
+}
+
+#[test]
+fn functional_transforms_match_hand_derivations() {
+    // f(x) = sum(x^2 * sin x): f' = 2x sin x + x^2 cos x.
+    let f = |x: &Var| x.square()?.mul(&x.sin()?)?.sum_all();
+    let xv = [0.5f64, -1.5, 2.0];
+    let x = t(&xv, &[3]);
+    let (val, g) = value_and_grad(f, &x).unwrap();
+    let expect_val: f64 = xv.iter().map(|v| v * v * v.sin()).sum();
+    assert!((val.item::<f64>().unwrap() - expect_val).abs() < 1e-14);
+    for (gi, v) in g.to_vec::<f64>().unwrap().iter().zip(xv) {
+        assert!((gi - (2.0 * v * v.sin() + v * v * v.cos())).abs() < 1e-13);
+    }
+    assert_eq!(
+        grad(f, &x).unwrap().to_vec::<f64>().unwrap(),
+        g.to_vec::<f64>().unwrap()
+    );
+    // Quadratic form q(x) = x^T A x: gradient (A + A^T) x, Hessian A + A^T.
+    let a = t(&[1.0, 2.0, 0.0, 3.0, -1.0, 4.0, 0.5, 0.0, 2.0], &[3, 3]);
+    let q = |x: &Var| x.matmul(&Var::constant(a.clone()))?.matmul(x);
+    let h = hessian(q, &x).unwrap().to_vec::<f64>().unwrap();
+    let av = a.to_vec::<f64>().unwrap();
+    for i in 0..3 {
+        for j in 0..3 {
+            assert!((h[i * 3 + j] - (av[i * 3 + j] + av[j * 3 + i])).abs() < 1e-12);
+        }
+    }
+    let v = t(&[1.0, 0.0, -1.0], &[3]);
+    let hv = hvp(q, &x, &v).unwrap().to_vec::<f64>().unwrap();
+    for i in 0..3 {
+        let e: f64 = (0..3)
+            .map(|j| (av[i * 3 + j] + av[j * 3 + i]) * v.to_vec::<f64>().unwrap()[j])
+            .sum();
+        assert!((hv[i] - e).abs() < 1e-12);
+    }
+    // y = A x (linear): vjp = A^T u, jvp = A v.
+    let lin = |x: &Var| Var::constant(a.clone()).matmul(x);
+    let u = t(&[1.0, 2.0, 3.0], &[3]);
+    let (_, vj) = vjp(lin, &x, &u).unwrap();
+    let (_, jv) = jvp(lin, &x, &v).unwrap();
+    let uv = u.to_vec::<f64>().unwrap();
+    let vv = v.to_vec::<f64>().unwrap();
+    for i in 0..3 {
+        let at_u: f64 = (0..3).map(|j| av[j * 3 + i] * uv[j]).sum();
+        let a_v: f64 = (0..3).map(|j| av[i * 3 + j] * vv[j]).sum();
+        assert!((vj.to_vec::<f64>().unwrap()[i] - at_u).abs() < 1e-12);
+        assert!((jv.to_vec::<f64>().unwrap()[i] - a_v).abs() < 1e-12);
+    }
+    // jvp of a nonlinear map: d/dt tanh(x + t v) = (1 - tanh^2 x) v.
+    let (_, jv) = jvp(|x: &Var| x.tanh(), &x, &v).unwrap();
+    for i in 0..3 {
+        let e = (1.0 - xv[i].tanh().powi(2)) * vv[i];
+        assert!((jv.to_vec::<f64>().unwrap()[i] - e).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn third_order_through_create_graph() {
+    // f(x) = x^4: f''' = 24 x.
+    let tape = Tape::new();
+    let x = tape.leaf(t(&[1.5], &[1]));
+    let y = x.powf(4.0).unwrap().sum_all().unwrap();
+    let cg = BackwardOptions {
+        create_graph: true,
+        retain_graph: true,
+    };
+    let g1 = tape
+        .backward_opts(&y, None, cg)
+        .unwrap()
+        .get_var(&x)
+        .unwrap()
+        .clone();
+    let g2 = tape
+        .backward_opts(&g1.sum_all().unwrap(), None, cg)
+        .unwrap()
+        .get_var(&x)
+        .unwrap()
+        .clone();
+    let g3 = tape.backward(&g2.sum_all().unwrap()).unwrap();
+    assert!((g1.value().to_vec::<f64>().unwrap()[0] - 4.0 * 1.5f64.powi(3)).abs() < 1e-12);
+    assert!((g2.value().to_vec::<f64>().unwrap()[0] - 12.0 * 1.5f64.powi(2)).abs() < 1e-12);
+    assert!((g3.get(&x).unwrap().to_vec::<f64>().unwrap()[0] - 24.0 * 1.5).abs() < 1e-12);
+}

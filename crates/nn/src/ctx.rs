@@ -40,7 +40,9 @@ pub struct ParamGrads {
 impl ParamGrads {
     /// An empty set for a store of `n` parameters.
     pub fn new(n: usize) -> Self {
-        ParamGrads { grads: vec![None; n] }
+        ParamGrads {
+            grads: vec![None; n],
+        }
     }
 
     /// The gradient of a parameter.
@@ -87,7 +89,10 @@ impl ParamGrads {
 
     /// Every `(id, gradient)` present.
     pub fn iter(&self) -> impl Iterator<Item = (ParamId, &Tensor)> {
-        self.grads.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (ParamId(i), g)))
+        self.grads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.as_ref().map(|g| (ParamId(i), g)))
     }
 }
 
@@ -144,7 +149,11 @@ impl<'a> Ctx<'a> {
             return v.clone();
         }
         let p = self.store.param(id);
-        let v = if p.trainable { self.tape.leaf(p.value.clone()) } else { Var::constant(p.value.clone()) };
+        let v = if p.trainable {
+            self.tape.leaf(p.value.clone())
+        } else {
+            Var::constant(p.value.clone())
+        };
         leaves[id.0] = Some(v.clone());
         v
     }
@@ -176,7 +185,9 @@ impl<'a> Ctx<'a> {
 
     /// Record an activation statistic (the share of exactly-zero outputs of a ReLU layer).
     pub fn record_activation(&self, layer: &str, zero_share: f64) {
-        self.activations.borrow_mut().push((layer.to_string(), zero_share));
+        self.activations
+            .borrow_mut()
+            .push((layer.to_string(), zero_share));
     }
 
     /// The activation statistics recorded in this step.

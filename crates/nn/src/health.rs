@@ -50,7 +50,9 @@ pub struct HealthReport {
 }
 
 fn l2(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(heft_tensor::DType::F64).norm_l2(&[], false)?.item::<f64>()?)
+    Ok(t.to_dtype(heft_tensor::DType::F64)
+        .norm_l2(&[], false)?
+        .item::<f64>()?)
 }
 
 impl ParamStore {
@@ -62,7 +64,12 @@ impl ParamStore {
 
 /// Build the report from the store, the step's gradients, an optional
 /// snapshot taken before the update, and the step's activation statistics.
-pub fn report(store: &ParamStore, grads: &ParamGrads, before: Option<&[Tensor]>, activations: &[(String, f64)]) -> Result<HealthReport> {
+pub fn report(
+    store: &ParamStore,
+    grads: &ParamGrads,
+    before: Option<&[Tensor]>,
+    activations: &[(String, f64)],
+) -> Result<HealthReport> {
     let mut rows = Vec::new();
     for (id, p) in store.iter() {
         let weight_norm = l2(&p.value)?;
@@ -84,17 +91,37 @@ pub fn report(store: &ParamStore, grads: &ParamGrads, before: Option<&[Tensor]>,
             }
             None => None,
         };
-        rows.push(ParamHealth { name: p.name.clone(), weight_norm, grad_norm, update_ratio, nan, inf });
+        rows.push(ParamHealth {
+            name: p.name.clone(),
+            weight_norm,
+            grad_norm,
+            update_ratio,
+            nan,
+            inf,
+        });
     }
-    Ok(HealthReport { params: rows, dead_relu: activations.to_vec() })
+    Ok(HealthReport {
+        params: rows,
+        dead_relu: activations.to_vec(),
+    })
 }
 
 impl HealthReport {
     /// A table for a training log.
     pub fn table(&self) -> String {
-        let w = self.params.iter().map(|p| p.name.len()).max().unwrap_or(5).max(9);
+        let w = self
+            .params
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(9);
         let mut s = String::new();
-        let _ = writeln!(s, "{:<w$}  {:>11}  {:>11}  {:>12}  {:>5}  {:>5}", "parameter", "|w|", "|grad|", "update/|w|", "nan", "inf");
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:>11}  {:>11}  {:>12}  {:>5}  {:>5}",
+            "parameter", "|w|", "|grad|", "update/|w|", "nan", "inf"
+        );
         let opt = |v: Option<f64>| v.map(|x| format!("{x:.4e}")).unwrap_or_else(|| "-".into());
         for p in &self.params {
             let _ = writeln!(

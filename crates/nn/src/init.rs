@@ -99,7 +99,10 @@ pub enum Init {
 /// `(fan_in, fan_out)` of a weight shape `[out, in, k...]` (a 1-D shape has fan_in = fan_out = len).
 pub fn fans(shape: &[usize]) -> Result<(usize, usize)> {
     match shape.len() {
-        0 => Err(NnError::Config { layer: "init", msg: "cannot compute fans of a scalar".into() }),
+        0 => Err(NnError::Config {
+            layer: "init",
+            msg: "cannot compute fans of a scalar".into(),
+        }),
         1 => Ok((shape[0], shape[0])),
         _ => {
             let rf: usize = shape[2..].iter().product();
@@ -110,7 +113,12 @@ pub fn fans(shape: &[usize]) -> Result<(usize, usize)> {
 
 impl Init {
     /// Draw a tensor of `shape`.
-    pub fn tensor<R: Rng + ?Sized>(self, shape: &[usize], dtype: DType, rng: &mut R) -> Result<Tensor> {
+    pub fn tensor<R: Rng + ?Sized>(
+        self,
+        shape: &[usize],
+        dtype: DType,
+        rng: &mut R,
+    ) -> Result<Tensor> {
         let fan = |mode: FanMode| -> Result<f64> {
             let (i, o) = fans(shape)?;
             Ok(match mode {
@@ -148,7 +156,11 @@ impl Init {
                 Tensor::rand_uniform(shape, -b, b, dtype, rng)?
             }
             Init::TorchDefaultBias(fan_in) => {
-                let b = if fan_in > 0 { 1.0 / (fan_in as f64).sqrt() } else { 0.0 };
+                let b = if fan_in > 0 {
+                    1.0 / (fan_in as f64).sqrt()
+                } else {
+                    0.0
+                };
                 Tensor::rand_uniform(shape, -b, b, dtype, rng)?
             }
         })
@@ -166,9 +178,8 @@ impl Init {
             Init::Uniform(lo, hi) => (hi - lo).powi(2) / 12.0,
             Init::Normal(s) => s * s,
             Init::XavierUniform(g) | Init::XavierNormal(g) => g * g * 2.0 / (i + o) as f64,
-            Init::KaimingUniform { mode, nonlinearity } | Init::KaimingNormal { mode, nonlinearity } => {
-                nonlinearity.gain().powi(2) / fan(mode)
-            }
+            Init::KaimingUniform { mode, nonlinearity }
+            | Init::KaimingNormal { mode, nonlinearity } => nonlinearity.gain().powi(2) / fan(mode),
             Init::TorchDefaultWeight => 1.0 / (3.0 * i as f64),
             Init::TorchDefaultBias(f) => 1.0 / (3.0 * f as f64),
         })

@@ -28,11 +28,17 @@ pub fn l1(pred: &Var, target: &Var) -> Result<Var> {
 /// Huber loss with threshold `delta` (smooth L1 for `delta = 1`).
 pub fn huber(pred: &Var, target: &Var, delta: f64) -> Result<Var> {
     if delta <= 0.0 {
-        return Err(NnError::Config { layer: "huber", msg: format!("delta must be positive, got {delta}") });
+        return Err(NnError::Config {
+            layer: "huber",
+            msg: format!("delta must be positive, got {delta}"),
+        });
     }
     let a = pred.sub(target)?.abs()?;
     let q = a.clamp(0.0, delta)?;
-    Ok(q.square()?.mul_scalar(0.5)?.add(&a.sub(&q)?.mul_scalar(delta)?)?.mean_all()?)
+    Ok(q.square()?
+        .mul_scalar(0.5)?
+        .add(&a.sub(&q)?.mul_scalar(delta)?)?
+        .mean_all()?)
 }
 
 /// Softmax cross-entropy of `[n, c]` logits against `[n]` i64 class ids (fused, stable).
@@ -50,24 +56,42 @@ pub struct CrossEntropyOptions {
 }
 
 /// Cross-entropy with label smoothing and class weights (PyTorch's semantics).
-pub fn cross_entropy_with(logits: &Var, targets: &Tensor, opts: &CrossEntropyOptions) -> Result<Var> {
+pub fn cross_entropy_with(
+    logits: &Var,
+    targets: &Tensor,
+    opts: &CrossEntropyOptions,
+) -> Result<Var> {
     let eps = opts.label_smoothing;
     if !(0.0..1.0).contains(&eps) {
-        return Err(NnError::Config { layer: "cross_entropy", msg: format!("label_smoothing must be in [0, 1), got {eps}") });
+        return Err(NnError::Config {
+            layer: "cross_entropy",
+            msg: format!("label_smoothing must be in [0, 1), got {eps}"),
+        });
     }
     if eps == 0.0 && opts.class_weights.is_none() {
         return cross_entropy(logits, targets);
     }
-    if logits.ndim() != 2 || targets.shape() != [logits.shape()[0]] || targets.dtype() != DType::I64 {
+    if logits.ndim() != 2 || targets.shape() != [logits.shape()[0]] || targets.dtype() != DType::I64
+    {
         return Err(NnError::Config {
             layer: "cross_entropy",
-            msg: format!("expected logits [n, c] and i64 targets [n], got {:?} and {:?} {}", logits.shape(), targets.shape(), targets.dtype()),
+            msg: format!(
+                "expected logits [n, c] and i64 targets [n], got {:?} and {:?} {}",
+                logits.shape(),
+                targets.shape(),
+                targets.dtype()
+            ),
         });
     }
     let (n, c) = (logits.shape()[0], logits.shape()[1]);
     let w: Vec<f64> = match &opts.class_weights {
         Some(w) if w.shape() == [c] => w.to_vec_f64(),
-        Some(w) => return Err(NnError::Config { layer: "cross_entropy", msg: format!("class weights {:?} for {c} classes", w.shape()) }),
+        Some(w) => {
+            return Err(NnError::Config {
+                layer: "cross_entropy",
+                msg: format!("class weights {:?} for {c} classes", w.shape()),
+            })
+        }
         None => vec![1.0; c],
     };
     let t = targets.to_vec::<i64>()?;
@@ -75,7 +99,13 @@ pub fn cross_entropy_with(logits: &Var, targets: &Tensor, opts: &CrossEntropyOpt
     let mut denom = 0.0;
     for (i, &k) in t.iter().enumerate() {
         if k < 0 || k as usize >= c {
-            return Err(heft_tensor::TensorError::IndexOutOfRange { op: "cross_entropy", index: k, axis: 1, size: c }.into());
+            return Err(heft_tensor::TensorError::IndexOutOfRange {
+                op: "cross_entropy",
+                index: k,
+                axis: 1,
+                size: c,
+            }
+            .into());
         }
         denom += w[k as usize];
         for j in 0..c {
@@ -95,17 +125,30 @@ pub fn bce_with_logits(logits: &Var, targets: &Var) -> Result<Var> {
 
 /// Negative log-likelihood of `[n, c]` log-probabilities against `[n]` i64 class ids.
 pub fn nll(log_probs: &Var, targets: &Tensor) -> Result<Var> {
-    if log_probs.ndim() != 2 || targets.shape() != [log_probs.shape()[0]] || targets.dtype() != DType::I64 {
+    if log_probs.ndim() != 2
+        || targets.shape() != [log_probs.shape()[0]]
+        || targets.dtype() != DType::I64
+    {
         return Err(NnError::Config {
             layer: "nll",
-            msg: format!("expected log-probs [n, c] and i64 targets [n], got {:?} and {:?}", log_probs.shape(), targets.shape()),
+            msg: format!(
+                "expected log-probs [n, c] and i64 targets [n], got {:?} and {:?}",
+                log_probs.shape(),
+                targets.shape()
+            ),
         });
     }
     let (n, c) = (log_probs.shape()[0], log_probs.shape()[1]);
     let mut oh = vec![0.0f64; n * c];
     for (i, &k) in targets.to_vec::<i64>()?.iter().enumerate() {
         if k < 0 || k as usize >= c {
-            return Err(heft_tensor::TensorError::IndexOutOfRange { op: "nll", index: k, axis: 1, size: c }.into());
+            return Err(heft_tensor::TensorError::IndexOutOfRange {
+                op: "nll",
+                index: k,
+                axis: 1,
+                size: c,
+            }
+            .into());
         }
         oh[i * c + k as usize] = 1.0;
     }

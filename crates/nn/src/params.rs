@@ -119,7 +119,12 @@ impl ParamStore {
             return Err(NnError::DuplicateName(name.to_string()));
         }
         self.index.insert(name.to_string(), self.params.len());
-        self.params.push(Param { name: name.to_string(), value, kind, trainable: true });
+        self.params.push(Param {
+            name: name.to_string(),
+            value,
+            kind,
+            trainable: true,
+        });
         Ok(ParamId(self.params.len() - 1))
     }
 
@@ -128,7 +133,8 @@ impl ParamStore {
         if self.index.contains_key(name) || self.buffer_index.contains_key(name) {
             return Err(NnError::DuplicateName(name.to_string()));
         }
-        self.buffer_index.insert(name.to_string(), self.buffers.len());
+        self.buffer_index
+            .insert(name.to_string(), self.buffers.len());
         self.buffers.push((name.to_string(), RefCell::new(value)));
         Ok(BufferId(self.buffers.len() - 1))
     }
@@ -238,12 +244,19 @@ impl ParamStore {
 
     /// Every buffer as `(name, value)`, in creation order.
     pub fn buffers(&self) -> Vec<(String, Tensor)> {
-        self.buffers.iter().map(|(n, v)| (n.clone(), v.borrow().clone())).collect()
+        self.buffers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.borrow().clone()))
+            .collect()
     }
 
     /// Every named tensor (parameters then buffers), for saving.
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = self.params.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+        let mut v: Vec<(String, Tensor)> = self
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
         v.extend(self.buffers());
         v
     }
@@ -256,7 +269,11 @@ impl ParamStore {
         if let Some(b) = self.buffer_id(name) {
             let cur = self.buffer(b);
             if cur.shape() != value.shape() || cur.dtype() != value.dtype() {
-                return Err(NnError::Mismatch(format!("buffer `{name}` is {:?} but the new value is {:?}", cur.shape(), value.shape())));
+                return Err(NnError::Mismatch(format!(
+                    "buffer `{name}` is {:?} but the new value is {:?}",
+                    cur.shape(),
+                    value.shape()
+                )));
             }
             self.set_buffer(b, value);
             return Ok(());
@@ -269,7 +286,8 @@ impl ParamStore {
         if let Some(id) = self.id(name) {
             return Some(self.value(id).shape().to_vec());
         }
-        self.buffer_id(name).map(|b| self.buffer(b).shape().to_vec())
+        self.buffer_id(name)
+            .map(|b| self.buffer(b).shape().to_vec())
     }
 
     /// Parameter counts: total, by kind, trainable vs frozen.
@@ -297,7 +315,12 @@ impl ParamStore {
     pub fn counts_by_layer(&self) -> Vec<(String, ParamCounts)> {
         let mut out: Vec<(String, ParamCounts)> = Vec::new();
         for p in &self.params {
-            let layer = p.name.rsplit_once('.').map(|(l, _)| l).unwrap_or("").to_string();
+            let layer = p
+                .name
+                .rsplit_once('.')
+                .map(|(l, _)| l)
+                .unwrap_or("")
+                .to_string();
             let pos = match out.iter().position(|(l, _)| *l == layer) {
                 Some(i) => i,
                 None => {
@@ -327,8 +350,18 @@ impl ParamStore {
     /// f32 / f16 / int8 / int4.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let w = self.params.iter().map(|p| p.name.len()).max().unwrap_or(4).max(9);
-        let _ = writeln!(s, "{:<w$}  {:<6}  {:<16}  {:>12}  {:<9}  dtype", "parameter", "kind", "shape", "count", "trainable");
+        let w = self
+            .params
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(9);
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<6}  {:<16}  {:>12}  {:<9}  dtype",
+            "parameter", "kind", "shape", "count", "trainable"
+        );
         let _ = writeln!(s, "{}", "-".repeat(w + 62));
         for p in &self.params {
             let _ = writeln!(
@@ -344,13 +377,38 @@ impl ParamStore {
         }
         let _ = writeln!(s, "{}", "-".repeat(w + 62));
         for (layer, c) in self.counts_by_layer() {
-            let name = if layer.is_empty() { "(top level)".to_string() } else { layer };
-            let _ = writeln!(s, "{:<w$}  {:>12} params ({} weights, {} biases, {} other)", name, group(c.total), group(c.weights), group(c.biases), group(c.other));
+            let name = if layer.is_empty() {
+                "(top level)".to_string()
+            } else {
+                layer
+            };
+            let _ = writeln!(
+                s,
+                "{:<w$}  {:>12} params ({} weights, {} biases, {} other)",
+                name,
+                group(c.total),
+                group(c.weights),
+                group(c.biases),
+                group(c.other)
+            );
         }
         let c = self.counts();
         let _ = writeln!(s, "{}", "-".repeat(w + 62));
-        let _ = writeln!(s, "total parameters: {} ({} weights, {} biases, {} other)", group(c.total), group(c.weights), group(c.biases), group(c.other));
-        let _ = writeln!(s, "trainable: {}   frozen: {}   buffers: {}", group(c.trainable), group(c.frozen), group(c.buffers));
+        let _ = writeln!(
+            s,
+            "total parameters: {} ({} weights, {} biases, {} other)",
+            group(c.total),
+            group(c.weights),
+            group(c.biases),
+            group(c.other)
+        );
+        let _ = writeln!(
+            s,
+            "trainable: {}   frozen: {}   buffers: {}",
+            group(c.trainable),
+            group(c.frozen),
+            group(c.buffers)
+        );
         let _ = writeln!(
             s,
             "size: f32 {}   f16 {}   int8 {}   int4 {}",

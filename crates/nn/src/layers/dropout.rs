@@ -18,7 +18,10 @@ impl Dropout {
     /// Dropout with drop probability `p` in `[0, 1)`.
     pub fn new(p: f64) -> Result<Self> {
         if !(0.0..1.0).contains(&p) {
-            return Err(NnError::Config { layer: "Dropout", msg: format!("p must be in [0, 1), got {p}") });
+            return Err(NnError::Config {
+                layer: "Dropout",
+                msg: format!("p must be in [0, 1), got {p}"),
+            });
         }
         Ok(Dropout { p })
     }
@@ -31,7 +34,10 @@ impl Module for Dropout {
         }
         let keep = 1.0 - self.p;
         let u = Tensor::rand_uniform(x.shape(), 0.0, 1.0, x.dtype(), &mut *ctx.rng())?;
-        let mask = u.lt_scalar(keep)?.to_dtype(x.dtype()).mul_scalar(1.0 / keep)?;
+        let mask = u
+            .lt_scalar(keep)?
+            .to_dtype(x.dtype())
+            .mul_scalar(1.0 / keep)?;
         Ok(x.mul(&Var::constant(mask))?)
     }
 }

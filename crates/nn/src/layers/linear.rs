@@ -25,8 +25,23 @@ pub struct Linear {
 
 impl Linear {
     /// A layer with PyTorch's default init, parameters named `{name}.weight` and `{name}.bias`.
-    pub fn new<R: Rng + ?Sized>(store: &mut ParamStore, name: &str, in_features: usize, out_features: usize, rng: &mut R) -> Result<Self> {
-        Linear::with_init(store, name, in_features, out_features, true, Init::TorchDefaultWeight, Init::TorchDefaultBias(in_features), rng)
+    pub fn new<R: Rng + ?Sized>(
+        store: &mut ParamStore,
+        name: &str,
+        in_features: usize,
+        out_features: usize,
+        rng: &mut R,
+    ) -> Result<Self> {
+        Linear::with_init(
+            store,
+            name,
+            in_features,
+            out_features,
+            true,
+            Init::TorchDefaultWeight,
+            Init::TorchDefaultBias(in_features),
+            rng,
+        )
     }
 
     /// A layer with explicit init schemes (and optionally no bias).
@@ -41,7 +56,10 @@ impl Linear {
         rng: &mut R,
     ) -> Result<Self> {
         if in_features == 0 || out_features == 0 {
-            return Err(NnError::Config { layer: "Linear", msg: format!("features must be positive, got {in_features} -> {out_features}") });
+            return Err(NnError::Config {
+                layer: "Linear",
+                msg: format!("features must be positive, got {in_features} -> {out_features}"),
+            });
         }
         let w = weight_init.tensor(&[out_features, in_features], DType::F32, rng)?;
         let weight = store.add(&format!("{name}.weight"), w, ParamKind::Weight)?;
@@ -51,7 +69,12 @@ impl Linear {
         } else {
             None
         };
-        Ok(Linear { weight, bias, in_features, out_features })
+        Ok(Linear {
+            weight,
+            bias,
+            in_features,
+            out_features,
+        })
     }
 }
 

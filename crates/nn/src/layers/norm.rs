@@ -27,15 +27,34 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// A LayerNorm over a last axis of size `dim`.
     pub fn new(store: &mut ParamStore, name: &str, dim: usize, eps: f64) -> Result<Self> {
-        let weight = store.add(&format!("{name}.weight"), Tensor::ones(&[dim], DType::F32), ParamKind::Other)?;
-        let bias = store.add(&format!("{name}.bias"), Tensor::zeros(&[dim], DType::F32), ParamKind::Bias)?;
-        Ok(LayerNorm { weight, bias, dim, eps })
+        let weight = store.add(
+            &format!("{name}.weight"),
+            Tensor::ones(&[dim], DType::F32),
+            ParamKind::Other,
+        )?;
+        let bias = store.add(
+            &format!("{name}.bias"),
+            Tensor::zeros(&[dim], DType::F32),
+            ParamKind::Bias,
+        )?;
+        Ok(LayerNorm {
+            weight,
+            bias,
+            dim,
+            eps,
+        })
     }
 }
 
 fn check_last(layer: &'static str, x: &Var, dim: usize) -> Result<()> {
     if x.shape().last() != Some(&dim) {
-        return Err(NnError::Config { layer, msg: format!("expected last axis of size {dim}, got input shape {:?}", x.shape()) });
+        return Err(NnError::Config {
+            layer,
+            msg: format!(
+                "expected last axis of size {dim}, got input shape {:?}",
+                x.shape()
+            ),
+        });
     }
     Ok(())
 }
@@ -47,7 +66,9 @@ impl Module for LayerNorm {
         let xc = x.sub(&mean)?;
         let var = xc.square()?.mean(&[-1], true)?;
         let xn = xc.mul(&var.add_scalar(self.eps)?.rsqrt()?)?;
-        Ok(xn.mul(&ctx.param(self.weight))?.add(&ctx.param(self.bias))?)
+        Ok(xn
+            .mul(&ctx.param(self.weight))?
+            .add(&ctx.param(self.bias))?)
     }
 }
 
@@ -65,7 +86,11 @@ pub struct RMSNorm {
 impl RMSNorm {
     /// An RMSNorm over a last axis of size `dim`.
     pub fn new(store: &mut ParamStore, name: &str, dim: usize, eps: f64) -> Result<Self> {
-        let weight = store.add(&format!("{name}.weight"), Tensor::ones(&[dim], DType::F32), ParamKind::Other)?;
+        let weight = store.add(
+            &format!("{name}.weight"),
+            Tensor::ones(&[dim], DType::F32),
+            ParamKind::Other,
+        )?;
         Ok(RMSNorm { weight, dim, eps })
     }
 }
@@ -74,7 +99,8 @@ impl Module for RMSNorm {
     fn forward(&self, ctx: &Ctx<'_>, x: &Var) -> Result<Var> {
         check_last("RMSNorm", x, self.dim)?;
         let ms = x.square()?.mean(&[-1], true)?;
-        Ok(x.mul(&ms.add_scalar(self.eps)?.rsqrt()?)?.mul(&ctx.param(self.weight))?)
+        Ok(x.mul(&ms.add_scalar(self.eps)?.rsqrt()?)?
+            .mul(&ctx.param(self.weight))?)
     }
 }
 
@@ -106,11 +132,33 @@ pub struct BatchNorm {
 impl BatchNorm {
     /// A BatchNorm over `channels` (eps 1e-5, momentum 0.1 as in PyTorch).
     pub fn new(store: &mut ParamStore, name: &str, channels: usize) -> Result<Self> {
-        let weight = store.add(&format!("{name}.weight"), Tensor::ones(&[channels], DType::F32), ParamKind::Other)?;
-        let bias = store.add(&format!("{name}.bias"), Tensor::zeros(&[channels], DType::F32), ParamKind::Bias)?;
-        let running_mean = store.add_buffer(&format!("{name}.running_mean"), Tensor::zeros(&[channels], DType::F32))?;
-        let running_var = store.add_buffer(&format!("{name}.running_var"), Tensor::ones(&[channels], DType::F32))?;
-        Ok(BatchNorm { weight, bias, running_mean, running_var, channels, eps: 1e-5, momentum: 0.1 })
+        let weight = store.add(
+            &format!("{name}.weight"),
+            Tensor::ones(&[channels], DType::F32),
+            ParamKind::Other,
+        )?;
+        let bias = store.add(
+            &format!("{name}.bias"),
+            Tensor::zeros(&[channels], DType::F32),
+            ParamKind::Bias,
+        )?;
+        let running_mean = store.add_buffer(
+            &format!("{name}.running_mean"),
+            Tensor::zeros(&[channels], DType::F32),
+        )?;
+        let running_var = store.add_buffer(
+            &format!("{name}.running_var"),
+            Tensor::ones(&[channels], DType::F32),
+        )?;
+        Ok(BatchNorm {
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            channels,
+            eps: 1e-5,
+            momentum: 0.1,
+        })
     }
 }
 
@@ -119,7 +167,11 @@ impl Module for BatchNorm {
         if x.ndim() < 2 || x.shape()[1] != self.channels {
             return Err(NnError::Config {
                 layer: "BatchNorm",
-                msg: format!("expected input [n, {}, ...], got {:?}", self.channels, x.shape()),
+                msg: format!(
+                    "expected input [n, {}, ...], got {:?}",
+                    self.channels,
+                    x.shape()
+                ),
             });
         }
         // Reduce over every axis but 1; parameters broadcast as [c, 1, 1, ...].
@@ -137,18 +189,41 @@ impl Module for BatchNorm {
             let store = ctx.store();
             let m = self.momentum;
             let bm = mean.value().reshape(&[self.channels])?.to_dtype(DType::F32);
-            let unbiased = if n > 1 { n as f64 / (n - 1) as f64 } else { 1.0 };
-            let bv = var.value().reshape(&[self.channels])?.mul_scalar(unbiased)?.to_dtype(DType::F32);
+            let unbiased = if n > 1 {
+                n as f64 / (n - 1) as f64
+            } else {
+                1.0
+            };
+            let bv = var
+                .value()
+                .reshape(&[self.channels])?
+                .mul_scalar(unbiased)?
+                .to_dtype(DType::F32);
             let rm = store.buffer(self.running_mean);
             let rv = store.buffer(self.running_var);
-            store.set_buffer(self.running_mean, rm.mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?);
-            store.set_buffer(self.running_var, rv.mul_scalar(1.0 - m)?.add(&bv.mul_scalar(m)?)?);
+            store.set_buffer(
+                self.running_mean,
+                rm.mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?,
+            );
+            store.set_buffer(
+                self.running_var,
+                rv.mul_scalar(1.0 - m)?.add(&bv.mul_scalar(m)?)?,
+            );
             xc.mul(&var.add_scalar(self.eps)?.rsqrt()?)?
         } else {
             let store = ctx.store();
-            let rm = Var::constant(store.buffer(self.running_mean).to_dtype(x.dtype()).reshape(&bshape)?);
-            let rv = store.buffer(self.running_var).to_dtype(x.dtype()).reshape(&bshape)?;
-            x.sub(&rm)?.mul(&Var::constant(rv.add_scalar(self.eps)?.rsqrt()?))?
+            let rm = Var::constant(
+                store
+                    .buffer(self.running_mean)
+                    .to_dtype(x.dtype())
+                    .reshape(&bshape)?,
+            );
+            let rv = store
+                .buffer(self.running_var)
+                .to_dtype(x.dtype())
+                .reshape(&bshape)?;
+            x.sub(&rm)?
+                .mul(&Var::constant(rv.add_scalar(self.eps)?.rsqrt()?))?
         };
         Ok(xn.mul(&gamma)?.add(&beta)?)
     }

@@ -176,7 +176,13 @@ impl Layout {
     }
 
     /// `Some(start..end)` of storage when the layout is contiguous.
+    ///
+    /// An empty layout gives `0..0`: its offset may point past the end of the
+    /// storage (a narrow of a tensor with another size-0 dim) and is never read.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
+        if self.numel() == 0 {
+            return Some(0..0);
+        }
         self.is_contiguous()
             .then(|| self.offset..self.offset + self.numel())
     }
@@ -447,6 +453,13 @@ mod tests {
         assert_eq!(r.strides(), &[3, 1, 6]);
         // Merging the two transposed dims is not.
         assert!(l.reshape(&[24]).unwrap().is_none());
+    }
+
+    #[test]
+    fn empty_narrow_has_an_empty_range() {
+        // [0, 3] narrowed on axis 1 keeps an offset past the (empty) storage.
+        let l = Layout::contiguous(&[0, 3]).narrow(1, 2, 1).unwrap();
+        assert_eq!(l.contiguous_range(), Some(0..0));
     }
 
     #[test]

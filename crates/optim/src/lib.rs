@@ -1,1 +1,3 @@
-//! placeholder
+//! # heft-optim
+//!
+//! Optimizers, learning-rate schedules and gradient clipping (work in progress).

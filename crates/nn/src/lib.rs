@@ -35,6 +35,7 @@ pub mod ctx;
 pub mod error;
 pub mod health;
 pub mod init;
+pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod module;

@@ -474,8 +474,14 @@ mod tests {
         assert_eq!(l.narrow(1, 1, 3).unwrap().offset(), 0);
         assert_eq!(l.slice(1, 1, 4, 2).unwrap().offset(), 0);
         // Empty is packed whichever axis is 0 (this used to depend on the order).
-        assert!(Layout::contiguous(&[0, 5]).transpose(0, 1).unwrap().is_contiguous());
-        assert!(Layout::contiguous(&[5, 0]).transpose(0, 1).unwrap().is_contiguous());
+        assert!(Layout::contiguous(&[0, 5])
+            .transpose(0, 1)
+            .unwrap()
+            .is_contiguous());
+        assert!(Layout::contiguous(&[5, 0])
+            .transpose(0, 1)
+            .unwrap()
+            .is_contiguous());
         let odd = Layout::from_parts(&[0], &[1], 7).unwrap();
         assert_eq!(odd.contiguous_range(), Some(0..0));
     }

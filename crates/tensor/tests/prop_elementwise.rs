@@ -39,34 +39,117 @@ fn unary_table() -> Vec<(&'static str, UnaryOp, fn(f64) -> f64, Dist)> {
         ("abs", |t| t.abs(), |x| if x < 0.0 { -x } else { x }, wide),
         ("exp", |t| t.exp(), f64::exp, Dist::Uniform(-20.0, 20.0)),
         ("log", |t| t.log(), f64::ln, Dist::Uniform(1e-3, 100.0)),
-        ("log1p", |t| t.log1p(), f64::ln_1p, Dist::Uniform(-0.9, 10.0)),
-        ("expm1", |t| t.expm1(), f64::exp_m1, Dist::Uniform(-5.0, 5.0)),
+        (
+            "log1p",
+            |t| t.log1p(),
+            f64::ln_1p,
+            Dist::Uniform(-0.9, 10.0),
+        ),
+        (
+            "expm1",
+            |t| t.expm1(),
+            f64::exp_m1,
+            Dist::Uniform(-5.0, 5.0),
+        ),
         ("sqrt", |t| t.sqrt(), f64::sqrt, Dist::Uniform(0.0, 100.0)),
-        ("rsqrt", |t| t.rsqrt(), |x| 1.0 / x.sqrt(), Dist::Uniform(1e-2, 100.0)),
+        (
+            "rsqrt",
+            |t| t.rsqrt(),
+            |x| 1.0 / x.sqrt(),
+            Dist::Uniform(1e-2, 100.0),
+        ),
         ("recip", |t| t.recip(), |x| 1.0 / x, Dist::Signed(0.1, 10.0)),
         ("square", |t| t.square(), |x| x * x, wide),
         ("sin", |t| t.sin(), f64::sin, wide),
         ("cos", |t| t.cos(), f64::cos, wide),
-        ("tanh", |t| t.tanh(), |x| {
-            let e = (2.0 * x).exp();
-            (e - 1.0) / (e + 1.0)
-        }, wide),
+        (
+            "tanh",
+            |t| t.tanh(),
+            |x| {
+                let e = (2.0 * x).exp();
+                (e - 1.0) / (e + 1.0)
+            },
+            wide,
+        ),
         ("erf", |t| t.erf(), erf, Dist::Uniform(-3.0, 3.0)),
-        ("sigmoid", |t| t.sigmoid(), sigmoid, Dist::Uniform(-30.0, 30.0)),
-        ("relu", |t| t.relu(), |x| if x > 0.0 { x } else { 0.0 }, Dist::Ints(-3, 3)),
-        ("gelu", |t| t.gelu(), |x| 0.5 * x * (1.0 + erf(x / 2f64.sqrt())), Dist::Uniform(-3.0, 3.0)),
-        ("gelu_tanh", |t| t.gelu_tanh(), |x| {
-            let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3));
-            0.5 * x * (1.0 + u.tanh())
-        }, Dist::Uniform(-5.0, 5.0)),
-        ("silu", |t| t.silu(), |x| x * sigmoid(x), Dist::Uniform(-20.0, 20.0)),
-        ("softplus", |t| t.softplus(), |x| (1.0 + x.exp()).ln(), Dist::Uniform(-20.0, 20.0)),
-        ("sign", |t| t.sign(), |x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }, Dist::Ints(-2, 2)),
-        ("leaky_relu(0.1)", |t| t.leaky_relu(0.1), |x| if x > 0.0 { x } else { 0.1 * x }, wide),
-        ("clamp(-2, 3)", |t| t.clamp(-2.0, 3.0), |x| x.max(-2.0).min(3.0), Dist::Ints(-5, 5)),
+        (
+            "sigmoid",
+            |t| t.sigmoid(),
+            sigmoid,
+            Dist::Uniform(-30.0, 30.0),
+        ),
+        (
+            "relu",
+            |t| t.relu(),
+            |x| if x > 0.0 { x } else { 0.0 },
+            Dist::Ints(-3, 3),
+        ),
+        (
+            "gelu",
+            |t| t.gelu(),
+            |x| 0.5 * x * (1.0 + erf(x / 2f64.sqrt())),
+            Dist::Uniform(-3.0, 3.0),
+        ),
+        (
+            "gelu_tanh",
+            |t| t.gelu_tanh(),
+            |x| {
+                let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3));
+                0.5 * x * (1.0 + u.tanh())
+            },
+            Dist::Uniform(-5.0, 5.0),
+        ),
+        (
+            "silu",
+            |t| t.silu(),
+            |x| x * sigmoid(x),
+            Dist::Uniform(-20.0, 20.0),
+        ),
+        (
+            "softplus",
+            |t| t.softplus(),
+            |x| (1.0 + x.exp()).ln(),
+            Dist::Uniform(-20.0, 20.0),
+        ),
+        (
+            "sign",
+            |t| t.sign(),
+            |x| {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            },
+            Dist::Ints(-2, 2),
+        ),
+        (
+            "leaky_relu(0.1)",
+            |t| t.leaky_relu(0.1),
+            |x| if x > 0.0 { x } else { 0.1 * x },
+            wide,
+        ),
+        (
+            "clamp(-2, 3)",
+            |t| t.clamp(-2.0, 3.0),
+            |x| x.max(-2.0).min(3.0),
+            Dist::Ints(-5, 5),
+        ),
         ("powf(2)", |t| t.powf(2.0), |x| x * x, wide),
-        ("powf(0.5)", |t| t.powf(0.5), f64::sqrt, Dist::Uniform(0.0, 50.0)),
-        ("powf(-1.5)", |t| t.powf(-1.5), |x| 1.0 / (x * x.sqrt()), Dist::Uniform(0.1, 50.0)),
+        (
+            "powf(0.5)",
+            |t| t.powf(0.5),
+            f64::sqrt,
+            Dist::Uniform(0.0, 50.0),
+        ),
+        (
+            "powf(-1.5)",
+            |t| t.powf(-1.5),
+            |x| 1.0 / (x * x.sqrt()),
+            Dist::Uniform(0.1, 50.0),
+        ),
     ]
 }
 
@@ -77,10 +160,34 @@ fn binary_table() -> Vec<(&'static str, BinaryOp, fn(f64, f64) -> f64, Dist, Dis
         ("add", |a, b| a.add(b), |x, y| x + y, wide, wide),
         ("sub", |a, b| a.sub(b), |x, y| x - y, wide, wide),
         ("mul", |a, b| a.mul(b), |x, y| x * y, wide, wide),
-        ("div", |a, b| a.div(b), |x, y| x / y, wide, Dist::Signed(0.25, 4.0)),
-        ("pow", |a, b| a.pow(b), |x, y| (y * x.ln()).exp(), Dist::Uniform(0.1, 4.0), Dist::Uniform(-2.0, 2.0)),
-        ("maximum", |a, b| a.maximum(b), |x, y| if x > y { x } else { y }, ints, ints),
-        ("minimum", |a, b| a.minimum(b), |x, y| if x < y { x } else { y }, ints, ints),
+        (
+            "div",
+            |a, b| a.div(b),
+            |x, y| x / y,
+            wide,
+            Dist::Signed(0.25, 4.0),
+        ),
+        (
+            "pow",
+            |a, b| a.pow(b),
+            |x, y| (y * x.ln()).exp(),
+            Dist::Uniform(0.1, 4.0),
+            Dist::Uniform(-2.0, 2.0),
+        ),
+        (
+            "maximum",
+            |a, b| a.maximum(b),
+            |x, y| if x > y { x } else { y },
+            ints,
+            ints,
+        ),
+        (
+            "minimum",
+            |a, b| a.minimum(b),
+            |x, y| if x < y { x } else { y },
+            ints,
+            ints,
+        ),
     ]
 }
 
@@ -373,12 +480,24 @@ fn special_points_follow_the_documented_conventions() {
     // maximum / minimum propagate NaN from either side.
     let n = Tensor::from_vec(vec![f64::NAN, 1.0], &[2]).unwrap();
     let o = Tensor::from_vec(vec![1.0, f64::NAN], &[2]).unwrap();
-    for y in [n.maximum(&o).unwrap(), n.minimum(&o).unwrap(), o.maximum(&n).unwrap(), o.minimum(&n).unwrap()] {
+    for y in [
+        n.maximum(&o).unwrap(),
+        n.minimum(&o).unwrap(),
+        o.maximum(&n).unwrap(),
+        o.minimum(&n).unwrap(),
+    ] {
         let v = y.to_vec::<f64>().unwrap();
         assert!(v[0].is_nan() && v[1].is_nan(), "{v:?}");
     }
-    assert_eq!(n.isnan().unwrap().to_vec::<bool>().unwrap(), vec![true, false]);
-    let inf = Tensor::from_vec(vec![f64::INFINITY, f64::NAN, 1.0, f64::NEG_INFINITY], &[4]).unwrap();
-    assert_eq!(inf.isfinite().unwrap().to_vec::<bool>().unwrap(), vec![false, false, true, false]);
+    assert_eq!(
+        n.isnan().unwrap().to_vec::<bool>().unwrap(),
+        vec![true, false]
+    );
+    let inf =
+        Tensor::from_vec(vec![f64::INFINITY, f64::NAN, 1.0, f64::NEG_INFINITY], &[4]).unwrap();
+    assert_eq!(
+        inf.isfinite().unwrap().to_vec::<bool>().unwrap(),
+        vec![false, false, true, false]
+    );
     assert_eq!(inf.count_nonfinite().unwrap(), (1, 2));
 }

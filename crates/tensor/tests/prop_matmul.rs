@@ -48,7 +48,10 @@ fn operand_shape(f: Form, batch: &[usize], rows: usize, cols: usize, vec_len: us
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let batch = prop::collection::vec(prop_oneof![2 => Just(1usize), 3 => 2usize..=3, 1 => Just(0usize)], 0..=2);
+    let batch = prop::collection::vec(
+        prop_oneof![2 => Just(1usize), 3 => 2usize..=3, 1 => Just(0usize)],
+        0..=2,
+    );
     (
         form(),
         form(),
@@ -61,7 +64,9 @@ fn case() -> impl Strategy<Value = Case> {
     )
         .prop_flat_map(|(fa, fb, out, (da, oa), (db, ob), m, k, n)| {
             let mk = |drop: usize, ones: &[bool]| -> Vec<usize> {
-                (drop.min(out.len())..out.len()).map(|i| if ones[i] { 1 } else { out[i] }).collect()
+                (drop.min(out.len())..out.len())
+                    .map(|i| if ones[i] { 1 } else { out[i] })
+                    .collect()
             };
             let (batch_a, batch_b) = (mk(da, &oa), mk(db, &ob));
             let sa = operand_shape(fa, &batch_a, m, k, k);
@@ -175,18 +180,31 @@ fn small_known_products() {
     assert_eq!(g.to_vec::<f64>().unwrap(), vec![14.0, 32.0, 32.0, 77.0]);
     // vector @ matrix, matrix @ vector, vector @ vector.
     let v = Tensor::from_vec(vec![1.0f64, -1.0], &[2]).unwrap();
-    assert_eq!(v.matmul(&a).unwrap().to_vec::<f64>().unwrap(), vec![-3.0, -3.0, -3.0]);
+    assert_eq!(
+        v.matmul(&a).unwrap().to_vec::<f64>().unwrap(),
+        vec![-3.0, -3.0, -3.0]
+    );
     let w = Tensor::from_vec(vec![1.0f64, 0.0, -1.0], &[3]).unwrap();
-    assert_eq!(a.matmul(&w).unwrap().to_vec::<f64>().unwrap(), vec![-2.0, -2.0]);
+    assert_eq!(
+        a.matmul(&w).unwrap().to_vec::<f64>().unwrap(),
+        vec![-2.0, -2.0]
+    );
     let d = w.matmul(&w).unwrap();
     assert_eq!((d.shape(), d.item::<f64>().unwrap()), (&[][..], 2.0));
     // k = 0 gives zeros; m = 0 gives an empty result.
-    let e = Tensor::zeros(&[2, 0], DType::F32).matmul(&Tensor::zeros(&[0, 3], DType::F32)).unwrap();
+    let e = Tensor::zeros(&[2, 0], DType::F32)
+        .matmul(&Tensor::zeros(&[0, 3], DType::F32))
+        .unwrap();
     assert_eq!(e.to_vec::<f32>().unwrap(), vec![0.0; 6]);
-    let e = Tensor::zeros(&[0, 4], DType::F32).matmul(&Tensor::ones(&[4, 3], DType::F32)).unwrap();
+    let e = Tensor::zeros(&[0, 4], DType::F32)
+        .matmul(&Tensor::ones(&[4, 3], DType::F32))
+        .unwrap();
     assert_eq!(e.shape(), &[0, 3]);
     // A broadcast batch: [2, 1, 2, 3] x [4, 3, 1] -> [2, 4, 2, 1].
-    let x = Tensor::arange(0.0, 12.0, 1.0, DType::F64).unwrap().reshape(&[2, 1, 2, 3]).unwrap();
+    let x = Tensor::arange(0.0, 12.0, 1.0, DType::F64)
+        .unwrap()
+        .reshape(&[2, 1, 2, 3])
+        .unwrap();
     let y = Tensor::ones(&[4, 3, 1], DType::F64);
     let z = x.matmul(&y).unwrap();
     assert_eq!(z.shape(), &[2, 4, 2, 1]);

@@ -9,7 +9,12 @@ use proptest::prelude::*;
 /// Split a view's values into the groups each output element reduces, by hand.
 /// Returns the output shape and, per output element (row-major), its inputs in
 /// row-major input order.
-fn groups(shape: &[usize], want: &[f64], axes: &[usize], keepdim: bool) -> (Vec<usize>, Vec<Vec<f64>>) {
+fn groups(
+    shape: &[usize],
+    want: &[f64],
+    axes: &[usize],
+    keepdim: bool,
+) -> (Vec<usize>, Vec<Vec<f64>>) {
     let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
     let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
     let out_shape: Vec<usize> = (0..shape.len())
@@ -32,11 +37,10 @@ fn groups(shape: &[usize], want: &[f64], axes: &[usize], keepdim: bool) -> (Vec<
 
 /// A view with a random axis subset (empty = all) and keepdim flag.
 fn view_axes(dist: Dist) -> impl Strategy<Value = (View, Vec<isize>, bool)> {
-    (float_dtype(), shape())
-        .prop_flat_map(move |(d, s)| {
-            let r = s.len();
-            (view_of(s, d, dist), axes_of(r), any::<bool>())
-        })
+    (float_dtype(), shape()).prop_flat_map(move |(d, s)| {
+        let r = s.len();
+        (view_of(s, d, dist), axes_of(r), any::<bool>())
+    })
 }
 
 fn naive_sum(g: &[f64]) -> f64 {
@@ -65,7 +69,11 @@ fn naive_var(g: &[f64], correction: usize) -> f64 {
 /// the tolerance by n, not by a constant: a long f32 sum is legitimately
 /// off by far more than one ulp of the result.
 fn sum_tol(dtype: DType, g: &[f64]) -> f64 {
-    let eps = if dtype == DType::F32 { f32::EPSILON as f64 } else { f64::EPSILON };
+    let eps = if dtype == DType::F32 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    };
     let abs: f64 = g.iter().map(|x| x.abs()).sum();
     (g.len() as f64 + 1.0) * eps * abs + 1e-300
 }
@@ -316,10 +324,19 @@ fn reduction_edge_cases() {
     assert_eq!(s.sum(&[], false).unwrap().item::<f32>().unwrap(), 2.5);
     assert_eq!(s.max(&[], true).unwrap().item::<f32>().unwrap(), 2.5);
     // var with correction >= n is NaN, as in PyTorch.
-    assert!(Tensor::from_vec(vec![1.0f64], &[1]).unwrap().var(&[], 1, false).unwrap().item::<f64>().unwrap().is_nan());
+    assert!(Tensor::from_vec(vec![1.0f64], &[1])
+        .unwrap()
+        .var(&[], 1, false)
+        .unwrap()
+        .item::<f64>()
+        .unwrap()
+        .is_nan());
     // prod of nothing is 1, sum of nothing 0.
     let z = Tensor::zeros(&[2, 0], DType::F64);
-    assert_eq!(z.prod(&[1], false).unwrap().to_vec::<f64>().unwrap(), vec![1.0, 1.0]);
+    assert_eq!(
+        z.prod(&[1], false).unwrap().to_vec::<f64>().unwrap(),
+        vec![1.0, 1.0]
+    );
     assert_eq!(z.sum(&[], false).unwrap().item::<f64>().unwrap(), 0.0);
     // NaN wins in max and argmax.
     let n = Tensor::from_vec(vec![1.0f64, f64::NAN, 3.0], &[3]).unwrap();
@@ -327,9 +344,15 @@ fn reduction_edge_cases() {
     assert_eq!(n.argmax(0, false).unwrap().item::<i64>().unwrap(), 1);
     // logsumexp of an all -inf row is -inf, not NaN.
     let m = Tensor::from_vec(vec![f64::NEG_INFINITY; 2], &[2]).unwrap();
-    assert_eq!(m.logsumexp(&[0], false).unwrap().item::<f64>().unwrap(), f64::NEG_INFINITY);
+    assert_eq!(
+        m.logsumexp(&[0], false).unwrap().item::<f64>().unwrap(),
+        f64::NEG_INFINITY
+    );
     // sum_to_shape refuses shapes it cannot come from.
     assert!(sum_to_shape(&x, &[2]).is_err());
     assert!(sum_to_shape(&x, &[1, 2, 3]).is_err());
-    assert_eq!(sum_to_shape(&x, &[3]).unwrap().to_vec::<f64>().unwrap(), vec![5.0, 7.0, 9.0]);
+    assert_eq!(
+        sum_to_shape(&x, &[3]).unwrap().to_vec::<f64>().unwrap(),
+        vec![5.0, 7.0, 9.0]
+    );
 }

@@ -133,7 +133,9 @@ pub fn round_to(dtype: DType, x: f64) -> f64 {
 /// `n` values from `dist`, already rounded to `dtype`.
 pub fn values(n: usize, dist: Dist, dtype: DType, seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| round_to(dtype, dist.sample(&mut rng))).collect()
+    (0..n)
+        .map(|_| round_to(dtype, dist.sample(&mut rng)))
+        .collect()
 }
 
 /// A packed f32 or f64 tensor holding `vals`.
@@ -208,7 +210,13 @@ pub fn axes_of(r: usize) -> impl Strategy<Value = Vec<isize>> {
             order
                 .into_iter()
                 .filter(|&a| pick[a])
-                .map(|a| if neg[a] { a as isize - r as isize } else { a as isize })
+                .map(|a| {
+                    if neg[a] {
+                        a as isize - r as isize
+                    } else {
+                        a as isize
+                    }
+                })
                 .collect()
         })
 }
@@ -220,7 +228,13 @@ pub fn normalized_axes(axes: &[isize], r: usize) -> Vec<usize> {
     }
     let mut v: Vec<usize> = axes
         .iter()
-        .map(|&a| if a < 0 { (a + r as isize) as usize } else { a as usize })
+        .map(|&a| {
+            if a < 0 {
+                (a + r as isize) as usize
+            } else {
+                a as usize
+            }
+        })
         .collect();
     v.sort_unstable();
     v
@@ -330,9 +344,11 @@ impl ViewSpec {
 
     /// Build the view through the crate's view ops, and its reference by hand.
     pub fn build(&self, dtype: DType, dist: Dist) -> View {
-        self.build_with(dist, |v| round_to(dtype, v), |vals, shape| {
-            tensor_from(vals, shape, dtype)
-        })
+        self.build_with(
+            dist,
+            |v| round_to(dtype, v),
+            |vals, shape| tensor_from(vals, shape, dtype),
+        )
     }
 
     /// A bool view: values from `dist`, true where non-zero (reference holds 0 / 1).
@@ -341,8 +357,7 @@ impl ViewSpec {
             dist,
             |v| if v != 0.0 { 1.0 } else { 0.0 },
             |vals, shape| {
-                Tensor::from_vec(vals.iter().map(|&x| x != 0.0).collect::<Vec<_>>(), shape)
-                    .unwrap()
+                Tensor::from_vec(vals.iter().map(|&x| x != 0.0).collect::<Vec<_>>(), shape).unwrap()
             },
         )
     }
@@ -383,7 +398,11 @@ impl ViewSpec {
             t = match self.mode(a) {
                 AxisMode::Narrow { pre, .. } => t.narrow(q as isize, pre, d).unwrap(),
                 AxisMode::Step { start, step, .. } => {
-                    let end = if d == 0 { start } else { start + (d - 1) * step + 1 };
+                    let end = if d == 0 {
+                        start
+                    } else {
+                        start + (d - 1) * step + 1
+                    };
                     t.slice(q as isize, start, end, step).unwrap()
                 }
                 _ => t,

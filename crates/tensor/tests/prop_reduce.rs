@@ -79,6 +79,8 @@ fn sum_tol(dtype: DType, g: &[f64]) -> f64 {
 }
 
 type Reduce = fn(&Tensor, &[isize], bool) -> Result<Tensor>;
+/// (name, op, naive reduction of one group)
+type ReduceRow = (&'static str, Reduce, fn(&[f64]) -> f64);
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -141,7 +143,7 @@ proptest! {
         // As in numpy and PyTorch: max over a size-0 axis fails, even when the
         // output would be empty too (another axis of size 0 kept).
         let empty = ax.iter().any(|&a| v.shape[a] == 0);
-        let table: [(&str, Reduce, fn(&[f64]) -> f64); 2] = [
+        let table: [ReduceRow; 2] = [
             ("max", |t, a, k| t.max(a, k), naive_max),
             ("min", |t, a, k| t.min(a, k), |g| g.iter().copied().fold(f64::INFINITY, f64::min)),
         ];

@@ -161,12 +161,13 @@ impl Layout {
 
     /// True when the elements are packed in row-major order (strides of size-1 dims ignored).
     pub fn is_contiguous(&self) -> bool {
+        // No elements: trivially packed, whatever the strides of the other dims.
+        if self.shape.contains(&0) {
+            return true;
+        }
         let mut expected = 1usize;
         for i in (0..self.shape.len()).rev() {
             let d = self.shape[i];
-            if d == 0 {
-                return true;
-            }
             if d != 1 && self.strides[i] != expected {
                 return false;
             }
@@ -177,8 +178,7 @@ impl Layout {
 
     /// `Some(start..end)` of storage when the layout is contiguous.
     ///
-    /// An empty layout gives `0..0`: its offset may point past the end of the
-    /// storage (a narrow of a tensor with another size-0 dim) and is never read.
+    /// An empty layout gives the empty range `0..0`, valid on any buffer.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
         if self.numel() == 0 {
             return Some(0..0);
@@ -250,10 +250,12 @@ impl Layout {
             ));
         }
         let mut l = self.clone();
-        if len > 0 {
+        l.shape[ax] = len;
+        // Only a non-empty view moves its offset: an empty one may sit on an
+        // empty buffer, where any offset but the current one is out of bounds.
+        if l.numel() > 0 {
             l.offset += start * self.strides[ax];
         }
-        l.shape[ax] = len;
         Ok(l)
     }
 
@@ -273,11 +275,12 @@ impl Layout {
         }
         let len = (end - start).div_ceil(step);
         let mut l = self.clone();
-        if len > 0 {
-            l.offset += start * self.strides[ax];
-        }
         l.shape[ax] = len;
         l.strides[ax] = self.strides[ax] * step;
+        // As in `narrow`: an empty view keeps its offset.
+        if l.numel() > 0 {
+            l.offset += start * self.strides[ax];
+        }
         Ok(l)
     }
 
@@ -468,6 +471,26 @@ mod tests {
         assert_eq!(l.shape(), &[3]);
         assert_eq!(l.strides(), &[3]);
         assert_eq!(l.offset(), 1);
+    }
+
+    #[test]
+    fn empty_views_stay_inside_an_empty_buffer() {
+        // [0, 4] has no elements: narrowing or slicing its other axis must not
+        // move the offset past the (empty) storage.
+        let l = Layout::contiguous(&[0, 4]);
+        assert_eq!(l.narrow(1, 1, 3).unwrap().offset(), 0);
+        assert_eq!(l.slice(1, 1, 4, 2).unwrap().offset(), 0);
+        // Empty is packed whichever axis is 0 (this used to depend on the order).
+        assert!(Layout::contiguous(&[0, 5])
+            .transpose(0, 1)
+            .unwrap()
+            .is_contiguous());
+        assert!(Layout::contiguous(&[5, 0])
+            .transpose(0, 1)
+            .unwrap()
+            .is_contiguous());
+        let odd = Layout::from_parts(&[0], &[1], 7).unwrap();
+        assert_eq!(odd.contiguous_range(), Some(0..0));
     }
 
     #[test]

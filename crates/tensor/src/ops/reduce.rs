@@ -396,9 +396,11 @@ fn softmax_impl(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
                     s += e;
                 }
                 if log {
-                    let ls = s.ln() + m;
+                    // (v - m) - ln s, not v - (m + ln s): for large logits m + ln s
+                    // would round ln s away to the precision of m.
+                    let ls = s.ln();
                     for (d, &v) in dst.iter_mut().zip(row) {
-                        *d = v - ls;
+                        *d = (v - m) - ls;
                     }
                 } else {
                     let inv = T::ONE / s;
@@ -505,5 +507,10 @@ mod tests {
         let lp = x.log_softmax(1).unwrap().to_vec::<f32>().unwrap();
         assert_eq!(lp[0], 0.0);
         assert_eq!(lp[1], -1e4);
+        // Near the maximum, log_softmax keeps full relative precision even
+        // when the logits are large (ln 2 is not rounded to a multiple of ulp(1e4)).
+        let x = Tensor::from_vec(vec![1e4f32, 1e4], &[2]).unwrap();
+        let lp = x.log_softmax(0).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(lp, vec![-std::f32::consts::LN_2; 2]);
     }
 }

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 /// Independent accumulator registers in the measuring loop.
-const ACCS: usize = 16;
+const ACCS: usize = 12;
 /// Loop iterations per timed chunk.
 const ITERS: usize = 1 << 16;
 

@@ -36,19 +36,9 @@ pub(super) fn pack_a<T: Elem>(
                 out.copy_from_slice(&a.data[s..s + mr]);
             }
         } else if cs == 1 {
-            // Row-major A: read each row contiguously, scatter with stride mr.
-            for i in 0..rows {
-                let s = base + i * rs;
-                let row = &a.data[s..s + kc];
-                for (out, &v) in panel[i..].iter_mut().step_by(mr).zip(row) {
-                    *out = v;
-                }
-            }
-            if rows < mr {
-                for out in panel.chunks_exact_mut(mr) {
-                    out[rows..].fill(T::ZERO);
-                }
-            }
+            // Row-major A: gather from `rows` contiguous row streams, writing
+            // the panel sequentially.
+            gather(panel, &a.data[base..], rs, rows, kc, mr);
         } else {
             for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
                 for (i, o) in out.iter_mut().enumerate() {
@@ -92,19 +82,9 @@ pub(super) fn pack_b<T: Elem>(
                 out[cols..].fill(T::ZERO);
             }
         } else if rs == 1 {
-            // Column-major / transposed B: read columns contiguously.
-            for j in 0..cols {
-                let s = base + j * cs;
-                let col = &b.data[s..s + kc];
-                for (out, &v) in panel[j..].iter_mut().step_by(nr).zip(col) {
-                    *out = v;
-                }
-            }
-            if cols < nr {
-                for out in panel.chunks_exact_mut(nr) {
-                    out[cols..].fill(T::ZERO);
-                }
-            }
+            // Column-major / transposed B: gather from `cols` contiguous
+            // column streams, writing the panel sequentially.
+            gather(panel, &b.data[base..], cs, cols, kc, nr);
         } else {
             for (p, out) in panel.chunks_exact_mut(nr).enumerate() {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -116,5 +96,48 @@ pub(super) fn pack_b<T: Elem>(
                 }
             }
         }
+    }
+}
+
+/// Most streams [`gather`] handles at once (no register tile is wider).
+const MAX_STREAMS: usize = 32;
+
+/// Transposing copy: `panel[p * width + l] = src[l * stride + p]` for
+/// `l < lines`, `p < kc`; lanes `lines..width` are zero.
+///
+/// Reads `lines` contiguous streams in step and writes the panel in order,
+/// which keeps both sides cache friendly (the previous scatter version wrote
+/// one cache line per element).
+#[inline]
+fn gather<T: Elem>(panel: &mut [T], src: &[T], stride: usize, lines: usize, kc: usize, width: usize) {
+    debug_assert!(width <= MAX_STREAMS && lines <= width);
+    let mut streams: [&[T]; MAX_STREAMS] = [&[]; MAX_STREAMS];
+    for (l, st) in streams[..lines].iter_mut().enumerate() {
+        *st = &src[l * stride..l * stride + kc];
+    }
+    let streams = &streams[..lines];
+    // Blocks of 8 k-steps: each stream contributes 8 contiguous values.
+    const P: usize = 8;
+    let full = kc / P * P;
+    for (pb, block) in panel[..full * width].chunks_exact_mut(P * width).enumerate() {
+        let p0 = pb * P;
+        for (l, st) in streams.iter().enumerate() {
+            let vals: &[T; P] = st[p0..p0 + P].try_into().expect("8 values");
+            for (q, &v) in vals.iter().enumerate() {
+                block[q * width + l] = v;
+            }
+        }
+        if lines < width {
+            for row in block.chunks_exact_mut(width) {
+                row[lines..].fill(T::ZERO);
+            }
+        }
+    }
+    for (q, row) in panel[full * width..kc * width].chunks_exact_mut(width).enumerate() {
+        let p = full + q;
+        for (o, st) in row.iter_mut().zip(streams) {
+            *o = st[p];
+        }
+        row[lines..].fill(T::ZERO);
     }
 }

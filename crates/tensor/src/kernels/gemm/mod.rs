@@ -3,11 +3,12 @@
 //! The fast path is BLIS-style:
 //!
 //! ```text
-//! for jc in 0..n step NC            (B block:  KC x NC, L3)
+//! for jc in 0..n step NC            (B block KC x NC, packed, sits in L2)
 //!   for pc in 0..k step KC          (pack B[pc.., jc..] once)
-//!     for ic in 0..m step MC        (A block:  MC x KC, L2; pack it)
-//!       for jr in 0..NC step NR     (B micro-panel KC x NR stays in L1)
-//!         for ir in 0..MC step MR   (microkernel: MR x NR tile in registers)
+//!     for ic in 0..m step MC        (A block MC x KC, packed)
+//!       for ir in 0..MC step MR     (A micro-panel MR x KC stays in L1)
+//!         for jr in 0..NC step NR   (microkernel: MR x NR tile in registers,
+//!                                    B micro-panel streamed from L2)
 //! ```
 //!
 //! Packing reads the operands through their strides, so `A^T B` and `A B^T`
@@ -244,7 +245,7 @@ static PORTABLE_F32: Kernel<f32> = Kernel {
     nr: portable::NR_F32,
     kc: 256,
     mc: 128,
-    nc: 2048,
+    nc: 1024,
     ukr: portable::ukr_f32,
 };
 static PORTABLE_F64: Kernel<f64> = Kernel {
@@ -252,7 +253,7 @@ static PORTABLE_F64: Kernel<f64> = Kernel {
     nr: portable::NR_F64,
     kc: 256,
     mc: 128,
-    nc: 2048,
+    nc: 512,
     ukr: portable::ukr_f64,
 };
 #[cfg(target_arch = "x86_64")]
@@ -261,7 +262,7 @@ static AVX2_F32: Kernel<f32> = Kernel {
     nr: avx2::NR_F32,
     kc: 256,
     mc: 6 * 24,
-    nc: 2048,
+    nc: 1024,
     ukr: avx2::ukr_f32,
 };
 #[cfg(target_arch = "x86_64")]
@@ -270,7 +271,7 @@ static AVX2_F64: Kernel<f64> = Kernel {
     nr: avx2::NR_F64,
     kc: 256,
     mc: 6 * 24,
-    nc: 2048,
+    nc: 512,
     ukr: avx2::ukr_f64,
 };
 #[cfg(target_arch = "x86_64")]
@@ -278,8 +279,8 @@ static AVX512_F32: Kernel<f32> = Kernel {
     mr: avx512::MR,
     nr: avx512::NR_F32,
     kc: 256,
-    mc: 14 * 24,
-    nc: 2048,
+    mc: 14 * 12,
+    nc: 1024,
     ukr: avx512::ukr_f32,
 };
 #[cfg(target_arch = "x86_64")]
@@ -287,8 +288,8 @@ static AVX512_F64: Kernel<f64> = Kernel {
     mr: avx512::MR,
     nr: avx512::NR_F64,
     kc: 256,
-    mc: 14 * 24,
-    nc: 2048,
+    mc: 14 * 12,
+    nc: 512,
     ukr: avx512::ukr_f64,
 };
 
@@ -638,12 +639,14 @@ fn gemm_packed<T: Elem>(
                 for ic in (0..m).step_by(kern.mc) {
                     let mc = kern.mc.min(m - ic);
                     pack::pack_a(abuf, a, ic, mc, p0, kc, mr);
-                    for jr in 0..nc.div_ceil(nr) {
-                        let n_eff = nr.min(nc - jr * nr);
-                        let bp = bbuf[jr * nr * kc..].as_ptr();
-                        for ir in 0..mc.div_ceil(mr) {
-                            let m_eff = mr.min(mc - ir * mr);
-                            let ap = abuf[ir * mr * kc..].as_ptr();
+                    // The A micro-panel (the broadcast side, loaded most
+                    // often) stays in L1 while B micro-panels stream from L2.
+                    for ir in 0..mc.div_ceil(mr) {
+                        let m_eff = mr.min(mc - ir * mr);
+                        let ap = abuf[ir * mr * kc..].as_ptr();
+                        for jr in 0..nc.div_ceil(nr) {
+                            let n_eff = nr.min(nc - jr * nr);
+                            let bp = bbuf[jr * nr * kc..].as_ptr();
                             let ct = c
                                 .ptr
                                 .wrapping_add((ic + ir * mr) * c.rs + (jc + jr * nr) * c.cs);

@@ -109,7 +109,14 @@ const MAX_STREAMS: usize = 32;
 /// which keeps both sides cache friendly (the previous scatter version wrote
 /// one cache line per element).
 #[inline]
-fn gather<T: Elem>(panel: &mut [T], src: &[T], stride: usize, lines: usize, kc: usize, width: usize) {
+fn gather<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    width: usize,
+) {
     debug_assert!(width <= MAX_STREAMS && lines <= width);
     let mut streams: [&[T]; MAX_STREAMS] = [&[]; MAX_STREAMS];
     for (l, st) in streams[..lines].iter_mut().enumerate() {
@@ -119,7 +126,10 @@ fn gather<T: Elem>(panel: &mut [T], src: &[T], stride: usize, lines: usize, kc: 
     // Blocks of 8 k-steps: each stream contributes 8 contiguous values.
     const P: usize = 8;
     let full = kc / P * P;
-    for (pb, block) in panel[..full * width].chunks_exact_mut(P * width).enumerate() {
+    for (pb, block) in panel[..full * width]
+        .chunks_exact_mut(P * width)
+        .enumerate()
+    {
         let p0 = pb * P;
         for (l, st) in streams.iter().enumerate() {
             let vals: &[T; P] = st[p0..p0 + P].try_into().expect("8 values");
@@ -133,7 +143,10 @@ fn gather<T: Elem>(panel: &mut [T], src: &[T], stride: usize, lines: usize, kc: 
             }
         }
     }
-    for (q, row) in panel[full * width..kc * width].chunks_exact_mut(width).enumerate() {
+    for (q, row) in panel[full * width..kc * width]
+        .chunks_exact_mut(width)
+        .enumerate()
+    {
         let p = full + q;
         for (o, st) in row.iter_mut().zip(streams) {
             *o = st[p];

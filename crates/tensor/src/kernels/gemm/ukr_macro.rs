@@ -63,7 +63,9 @@ macro_rules! simd_ukr {
                 let mut ap = a;
                 let mut bp = b;
                 for _ in 0..k {
-                    _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(8 * $mr) as *const i8);
+                    // B streams from L2 (A stays in L1): fetch ~8 steps ahead.
+                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(8 * NR) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(8 * NR + $lanes) as *const i8);
                     let b0 = $loadu(bp);
                     let b1 = $loadu(bp.add($lanes));
                     for i in 0..M {

@@ -29,12 +29,9 @@ pub(super) fn pack_a<T: Elem>(
     {
         let rows = (mc - r * mr).min(mr);
         let base = a.offset + (i0 + r * mr) * rs + p0 * cs;
-        if rs == 1 && rows == mr {
+        if rs == 1 {
             // Column-major / transposed A: each k-column of the panel is contiguous.
-            for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
-                let s = base + p * cs;
-                out.copy_from_slice(&a.data[s..s + mr]);
-            }
+            copy_runs(panel, &a.data[base..], cs, rows, kc, mr);
         } else if cs == 1 {
             // Row-major A: gather from `rows` contiguous row streams, writing
             // the panel sequentially.
@@ -76,11 +73,7 @@ pub(super) fn pack_b<T: Elem>(
         let base = b.offset + p0 * rs + (j0 + r * nr) * cs;
         if cs == 1 {
             // Row-major B: each k-row of the panel is a contiguous run.
-            for (p, out) in panel.chunks_exact_mut(nr).enumerate() {
-                let s = base + p * rs;
-                out[..cols].copy_from_slice(&b.data[s..s + cols]);
-                out[cols..].fill(T::ZERO);
-            }
+            copy_runs(panel, &b.data[base..], rs, cols, kc, nr);
         } else if rs == 1 {
             // Column-major / transposed B: gather from `cols` contiguous
             // column streams, writing the panel sequentially.
@@ -99,17 +92,136 @@ pub(super) fn pack_b<T: Elem>(
     }
 }
 
-/// Most streams [`gather`] handles at once (no register tile is wider).
-const MAX_STREAMS: usize = 32;
+/// Calls `$f::<W>` for the register-tile widths in use, else the dynamic version.
+macro_rules! by_width {
+    ($width:expr, $fixed:ident, $dynamic:ident, ($($arg:expr),*)) => {
+        match $width {
+            32 => $fixed::<T, 32>($($arg),*),
+            16 => $fixed::<T, 16>($($arg),*),
+            14 => $fixed::<T, 14>($($arg),*),
+            8 => $fixed::<T, 8>($($arg),*),
+            6 => $fixed::<T, 6>($($arg),*),
+            4 => $fixed::<T, 4>($($arg),*),
+            w => $dynamic($($arg,)* w),
+        }
+    };
+}
+
+/// Contiguous-run copy: `panel[p * width + l] = src[p * step + l]` for
+/// `l < len`, `p < kc`; lanes `len..width` are zero.
+fn copy_runs<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    by_width!(
+        width,
+        copy_runs_w,
+        copy_runs_dyn,
+        (panel, src, step, len, kc)
+    )
+}
+
+#[inline(always)]
+fn copy_runs_w<T: Elem, const W: usize>(
+    panel: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+) {
+    let (rows, _) = panel[..kc * W].as_chunks_mut::<W>();
+    if len == W {
+        for (p, row) in rows.iter_mut().enumerate() {
+            let s = p * step;
+            // Fixed-size copy: compiles to a few vector moves, no memcpy call.
+            let run: &[T; W] = src[s..s + W].try_into().expect("W values");
+            *row = *run;
+        }
+    } else {
+        copy_runs_dyn(panel, src, step, len, kc, W);
+    }
+}
+
+fn copy_runs_dyn<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    for (p, out) in panel[..kc * width].chunks_exact_mut(width).enumerate() {
+        let s = p * step;
+        out[..len].copy_from_slice(&src[s..s + len]);
+        out[len..].fill(T::ZERO);
+    }
+}
 
 /// Transposing copy: `panel[p * width + l] = src[l * stride + p]` for
 /// `l < lines`, `p < kc`; lanes `lines..width` are zero.
 ///
-/// Reads `lines` contiguous streams in step and writes the panel in order,
-/// which keeps both sides cache friendly (the previous scatter version wrote
-/// one cache line per element).
-#[inline]
+/// Reads `lines` contiguous streams in step (8 values from each at a time)
+/// and writes the panel in order, which keeps both sides cache friendly.
 fn gather<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    width: usize,
+) {
+    by_width!(width, gather_w, gather_dyn, (panel, src, stride, lines, kc))
+}
+
+#[inline(always)]
+fn gather_w<T: Elem, const W: usize>(
+    panel: &mut [T],
+    src: &[T],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+) {
+    const P: usize = 8;
+    let mut streams: [&[T]; W] = [&[]; W];
+    for (l, st) in streams[..lines].iter_mut().enumerate() {
+        *st = &src[l * stride..l * stride + kc];
+    }
+    let (rows, _) = panel[..kc * W].as_chunks_mut::<W>();
+    let full = kc / P * P;
+    let (head, tail) = rows.split_at_mut(full);
+    let (blocks, _) = head.as_chunks_mut::<P>();
+    for (pb, block) in blocks.iter_mut().enumerate() {
+        let p0 = pb * P;
+        for l in 0..W {
+            if l < lines {
+                let vals: &[T; P] = streams[l][p0..p0 + P].try_into().expect("P values");
+                for q in 0..P {
+                    block[q][l] = vals[q];
+                }
+            } else {
+                for row in block.iter_mut() {
+                    row[l] = T::ZERO;
+                }
+            }
+        }
+    }
+    for (q, row) in tail.iter_mut().enumerate() {
+        let p = full + q;
+        for l in 0..W {
+            row[l] = if l < lines { streams[l][p] } else { T::ZERO };
+        }
+    }
+}
+
+/// Most streams [`gather_dyn`] handles at once (no register tile is wider).
+const MAX_STREAMS: usize = 32;
+
+/// [`gather`] for any width up to [`MAX_STREAMS`].
+fn gather_dyn<T: Elem>(
     panel: &mut [T],
     src: &[T],
     stride: usize,

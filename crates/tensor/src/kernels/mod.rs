@@ -7,8 +7,12 @@
 //! is always compiled and used by the tests.
 
 pub mod gemm;
+pub mod peak;
 
-pub use gemm::{gemm_f32, gemm_f64, gemm_reference, KernelPath};
+pub use gemm::{
+    gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_reference, kernel_path, supported_paths,
+    KernelPath,
+};
 
 /// A read-only strided view of a `rows x cols` matrix inside a slice.
 ///
@@ -77,8 +81,11 @@ impl<T> MatMut<'_, T> {
     }
 
     /// True when the view lies inside its slice and distinct elements do not alias.
+    ///
+    /// An empty view (no rows or no columns) is always in bounds.
     pub fn in_bounds(&self) -> bool {
-        let alias = (self.rows > 1 && self.rs == 0) || (self.cols > 1 && self.cs == 0);
+        let empty = self.rows == 0 || self.cols == 0;
+        let alias = !empty && ((self.rows > 1 && self.rs == 0) || (self.cols > 1 && self.cs == 0));
         !alias && self.span() <= self.data.len()
     }
 }

@@ -1,0 +1,666 @@
+//! General matrix multiply: `C = A B` or `C += A B` on strided views.
+//!
+//! The fast path is BLIS-style:
+//!
+//! ```text
+//! for jc in 0..n step NC            (B block KC x NC, packed, sits in L2)
+//!   for pc in 0..k step KC          (pack B[pc.., jc..] once)
+//!     for ic in 0..m step MC        (A block MC x KC, packed)
+//!       for ir in 0..MC step MR     (A micro-panel MR x KC stays in L1)
+//!         for jr in 0..NC step NR   (microkernel: MR x NR tile in registers,
+//!                                    B micro-panel streamed from L2)
+//! ```
+//!
+//! Packing reads the operands through their strides, so `A^T B` and `A B^T`
+//! never materialise a transposed copy. Packing buffers are thread-local and
+//! reused, so steady shapes allocate nothing. The microkernel is chosen once
+//! per process ([`kernel_path`]): AVX-512F, AVX2 + FMA or portable Rust; the
+//! environment variable `HEFT_KERNEL=scalar|avx2|avx512` overrides the choice.
+//!
+//! Large products are split over rayon threads along M or N only — never K —
+//! so every element of C is summed in the same order whatever the number of
+//! threads, and results are bit-identical across thread counts.
+//!
+//! Matrix-vector products (`m == 1` or `n == 1`) and tiny products skip
+//! packing altogether (see `small.rs`).
+
+use std::cell::RefCell;
+use std::ops::{Add, Mul};
+use std::sync::OnceLock;
+
+use super::{MatMut, MatRef};
+
+#[macro_use]
+mod ukr_macro;
+mod pack;
+mod portable;
+mod small;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+/// Which implementation a GEMM call runs (chosen once per process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelPath {
+    /// Portable Rust code, auto-vectorised by the compiler.
+    Scalar,
+    /// AVX2 + FMA microkernels.
+    Avx2,
+    /// AVX-512F microkernels.
+    Avx512,
+}
+
+impl KernelPath {
+    /// Every path, slowest first.
+    pub const ALL: [KernelPath; 3] = [KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512];
+
+    /// Short lowercase name, as accepted by `HEFT_KERNEL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Scalar => "scalar",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses a `HEFT_KERNEL` value (case-insensitive).
+    pub fn from_name(s: &str) -> Option<KernelPath> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "scalar" | "portable" => Some(KernelPath::Scalar),
+            "avx2" => Some(KernelPath::Avx2),
+            "avx512" | "avx512f" => Some(KernelPath::Avx512),
+            _ => None,
+        }
+    }
+
+    /// True when this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            KernelPath::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for KernelPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every path this CPU supports, slowest first (always includes `Scalar`).
+pub fn supported_paths() -> Vec<KernelPath> {
+    KernelPath::ALL
+        .into_iter()
+        .filter(|p| p.is_supported())
+        .collect()
+}
+
+/// The fastest path this CPU supports.
+fn best_path() -> KernelPath {
+    *supported_paths()
+        .last()
+        .expect("scalar is always supported")
+}
+
+static PATH: OnceLock<KernelPath> = OnceLock::new();
+
+/// The kernel path [`gemm_f32`] and [`gemm_f64`] use, detected once per process.
+///
+/// `HEFT_KERNEL=scalar|avx2|avx512` forces a path; if the CPU lacks it, the
+/// fastest supported path is used instead and a one-line note goes to stderr.
+pub fn kernel_path() -> KernelPath {
+    *PATH.get_or_init(|| {
+        let best = best_path();
+        match std::env::var("HEFT_KERNEL") {
+            Err(_) => best,
+            Ok(v) if v.trim().is_empty() => best,
+            Ok(v) => match KernelPath::from_name(&v) {
+                Some(p) if p.is_supported() => p,
+                Some(p) => {
+                    eprintln!("heft: HEFT_KERNEL={p} is not supported by this CPU; using {best}");
+                    best
+                }
+                None => {
+                    eprintln!(
+                        "heft: unknown HEFT_KERNEL={v:?} (expected scalar, avx2 or avx512); using {best}"
+                    );
+                    best
+                }
+            },
+        }
+    })
+}
+
+/// Type-erased microkernel: `C[0..m_eff, 0..n_eff] (+)= Apanel * Bpanel`.
+///
+/// Arguments: `k`, packed A micro-panel (`k * MR` elements), packed B
+/// micro-panel (`k * NR` elements), pointer to `C(0, 0)` of the tile, C row
+/// and column strides, `m_eff <= MR`, `n_eff <= NR` (both at least 1) and
+/// whether to add to C (`true`) or overwrite it.
+///
+/// # Safety
+/// The CPU supports the kernel's instruction set; the panels hold the stated
+/// number of initialised elements; the C block is valid for reads and writes
+/// and touched by no one else during the call.
+pub(crate) type Ukr<T> =
+    unsafe fn(usize, *const T, *const T, *mut T, usize, usize, usize, usize, bool);
+
+/// A microkernel with its register-tile shape and cache-blocking constants.
+pub(crate) struct Kernel<T> {
+    /// Rows of the register tile.
+    pub mr: usize,
+    /// Columns of the register tile.
+    pub nr: usize,
+    /// Depth of a packed block (B micro-panel `kc x nr` should sit in L1).
+    pub kc: usize,
+    /// Rows of a packed A block (`mc x kc` should sit in L2); multiple of `mr`.
+    pub mc: usize,
+    /// Columns of a packed B block; multiple of `nr`.
+    pub nc: usize,
+    /// The microkernel.
+    pub ukr: Ukr<T>,
+}
+
+/// Element types with GEMM kernels (f32 and f64).
+pub(crate) trait Elem:
+    Copy + Send + Sync + Default + Add<Output = Self> + Mul<Output = Self> + 'static
+{
+    /// Additive identity.
+    const ZERO: Self;
+    /// The packed kernel for `path` (which must be supported).
+    fn kernel(path: KernelPath) -> &'static Kernel<Self>;
+    /// Runs the unpacked small-matrix path compiled for `path`.
+    fn small(
+        path: KernelPath,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        c: MatMut<'_, Self>,
+        acc: bool,
+    );
+    /// Runs `f` with this thread's packing buffers, grown to at least the lengths given.
+    fn with_buffers<R>(
+        a_len: usize,
+        b_len: usize,
+        f: impl FnOnce(&mut [Self], &mut [Self]) -> R,
+    ) -> R;
+}
+
+/// Elements kept before a buffer so its start can be moved to a 64-byte boundary.
+const ALIGN_SLACK: usize = 64;
+
+/// A reusable growable buffer whose usable part starts 64-byte aligned.
+#[derive(Default)]
+struct PackBuf<T> {
+    v: Vec<T>,
+}
+
+impl<T: Copy + Default> PackBuf<T> {
+    fn get(&mut self, len: usize) -> &mut [T] {
+        if self.v.len() < len + ALIGN_SLACK {
+            self.v = vec![T::default(); len + ALIGN_SLACK];
+        }
+        let off = self.v.as_ptr().align_offset(64).min(ALIGN_SLACK);
+        &mut self.v[off..off + len]
+    }
+}
+
+/// Runs `f` on the buffers in `cell`, or on fresh ones if they are in use
+/// (re-entrant call on the same thread).
+fn with_tls_buffers<T: Copy + Default, R>(
+    cell: &RefCell<(PackBuf<T>, PackBuf<T>)>,
+    a_len: usize,
+    b_len: usize,
+    f: impl FnOnce(&mut [T], &mut [T]) -> R,
+) -> R {
+    match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (ab, bb) = &mut *bufs;
+            f(ab.get(a_len), bb.get(b_len))
+        }
+        Err(_) => {
+            let (mut ab, mut bb) = (PackBuf::default(), PackBuf::default());
+            f(ab.get(a_len), bb.get(b_len))
+        }
+    }
+}
+
+thread_local! {
+    static BUFS_F32: RefCell<(PackBuf<f32>, PackBuf<f32>)> = RefCell::default();
+    static BUFS_F64: RefCell<(PackBuf<f64>, PackBuf<f64>)> = RefCell::default();
+}
+
+static PORTABLE_F32: Kernel<f32> = Kernel {
+    mr: portable::MR,
+    nr: portable::NR_F32,
+    kc: 256,
+    mc: 128,
+    nc: 1024,
+    ukr: portable::ukr_f32,
+};
+static PORTABLE_F64: Kernel<f64> = Kernel {
+    mr: portable::MR,
+    nr: portable::NR_F64,
+    kc: 256,
+    mc: 128,
+    nc: 512,
+    ukr: portable::ukr_f64,
+};
+#[cfg(target_arch = "x86_64")]
+static AVX2_F32: Kernel<f32> = Kernel {
+    mr: avx2::MR,
+    nr: avx2::NR_F32,
+    kc: 256,
+    mc: 6 * 24,
+    nc: 1024,
+    ukr: avx2::ukr_f32,
+};
+#[cfg(target_arch = "x86_64")]
+static AVX2_F64: Kernel<f64> = Kernel {
+    mr: avx2::MR,
+    nr: avx2::NR_F64,
+    kc: 256,
+    mc: 6 * 24,
+    nc: 512,
+    ukr: avx2::ukr_f64,
+};
+#[cfg(target_arch = "x86_64")]
+static AVX512_F32: Kernel<f32> = Kernel {
+    mr: avx512::MR,
+    nr: avx512::NR_F32,
+    kc: 256,
+    mc: 14 * 12,
+    nc: 1024,
+    ukr: avx512::ukr_f32,
+};
+#[cfg(target_arch = "x86_64")]
+static AVX512_F64: Kernel<f64> = Kernel {
+    mr: avx512::MR,
+    nr: avx512::NR_F64,
+    kc: 256,
+    mc: 14 * 12,
+    nc: 512,
+    ukr: avx512::ukr_f64,
+};
+
+macro_rules! impl_elem {
+    ($t:ty, $portable:ident, $avx2:ident, $avx512:ident, $bufs:ident, $small:ident) => {
+        impl Elem for $t {
+            const ZERO: Self = 0.0;
+
+            fn kernel(path: KernelPath) -> &'static Kernel<Self> {
+                match path {
+                    KernelPath::Scalar => &$portable,
+                    #[cfg(target_arch = "x86_64")]
+                    KernelPath::Avx2 => &$avx2,
+                    #[cfg(target_arch = "x86_64")]
+                    KernelPath::Avx512 => &$avx512,
+                    #[cfg(not(target_arch = "x86_64"))]
+                    _ => &$portable,
+                }
+            }
+
+            fn small(
+                path: KernelPath,
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
+                c: MatMut<'_, Self>,
+                acc: bool,
+            ) {
+                match path {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: callers only pass paths whose CPU support was checked.
+                    KernelPath::Avx512 => unsafe { avx512::$small(a, b, c, acc) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: callers only pass paths whose CPU support was checked.
+                    KernelPath::Avx2 => unsafe { avx2::$small(a, b, c, acc) },
+                    _ => small::small_gemm(a, b, c, acc),
+                }
+            }
+
+            fn with_buffers<R>(
+                a_len: usize,
+                b_len: usize,
+                f: impl FnOnce(&mut [Self], &mut [Self]) -> R,
+            ) -> R {
+                $bufs.with(|cell| with_tls_buffers(cell, a_len, b_len, f))
+            }
+        }
+    };
+}
+
+impl_elem!(f32, PORTABLE_F32, AVX2_F32, AVX512_F32, BUFS_F32, small_f32);
+impl_elem!(f64, PORTABLE_F64, AVX2_F64, AVX512_F64, BUFS_F64, small_f64);
+
+/// Products with `m * n * k` at most this run the unpacked direct loop.
+const TINY_MNK: usize = 16 * 16 * 16;
+/// Products with `m * n * k` below this stay on the calling thread.
+const PAR_MIN_MNK: usize = 96 * 96 * 96;
+
+/// Which strategy [`gemm_impl`] uses; `Auto` except in tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    Auto,
+    Packed,
+}
+
+/// `base + (a - 1) * b + ...`, or `None` on overflow; the checked twin of `span()`.
+fn checked_span(offset: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    offset
+        .checked_add((rows - 1).checked_mul(rs)?)?
+        .checked_add((cols - 1).checked_mul(cs)?)?
+        .checked_add(1)
+}
+
+fn validate<T>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &MatMut<'_, T>) {
+    assert!(
+        a.cols == b.rows && a.rows == c.rows && b.cols == c.cols,
+        "gemm: shape mismatch: A is {}x{}, B is {}x{}, C is {}x{}",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols,
+        c.rows,
+        c.cols
+    );
+    let ok = |span: Option<usize>, len: usize| span.is_some_and(|s| s <= len);
+    assert!(
+        ok(
+            checked_span(a.offset, a.rows, a.cols, a.rs, a.cs),
+            a.data.len()
+        ),
+        "gemm: A view out of bounds"
+    );
+    assert!(
+        ok(
+            checked_span(b.offset, b.rows, b.cols, b.rs, b.cs),
+            b.data.len()
+        ),
+        "gemm: B view out of bounds"
+    );
+    assert!(
+        ok(
+            checked_span(c.offset, c.rows, c.cols, c.rs, c.cs),
+            c.data.len()
+        ),
+        "gemm: C view out of bounds"
+    );
+    let empty = c.rows == 0 || c.cols == 0;
+    let alias = (c.rows > 1 && c.rs == 0) || (c.cols > 1 && c.cs == 0);
+    assert!(
+        empty || !alias,
+        "gemm: C view aliases itself (zero stride over a dimension larger than one)"
+    );
+}
+
+/// The naive triple loop: `C = A B + (if accumulate { C } else { 0 })`.
+///
+/// Always compiled; the tests compare every fast path against it.
+///
+/// # Panics
+/// Panics if the shapes do not agree or a view is out of bounds.
+pub fn gemm_reference<T>(a: MatRef<'_, T>, b: MatRef<'_, T>, c: MatMut<'_, T>, accumulate: bool)
+where
+    T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+{
+    assert!(a.cols == b.rows && a.rows == c.rows && b.cols == c.cols);
+    assert!(a.in_bounds() && b.in_bounds() && c.in_bounds());
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            let mut acc = T::default();
+            for p in 0..a.cols {
+                acc = acc
+                    + a.data[a.offset + i * a.rs + p * a.cs]
+                        * b.data[b.offset + p * b.rs + j * b.cs];
+            }
+            let idx = c.offset + i * c.rs + j * c.cs;
+            c.data[idx] = if accumulate { c.data[idx] + acc } else { acc };
+        }
+    }
+}
+
+/// `C = A B` (or `C += A B` when `accumulate`) in f32, on the [`kernel_path`].
+///
+/// # Panics
+/// Panics if the shapes do not agree or a view is out of bounds (callers in
+/// heft-tensor validate shapes and return errors before calling).
+pub fn gemm_f32(a: MatRef<'_, f32>, b: MatRef<'_, f32>, c: MatMut<'_, f32>, accumulate: bool) {
+    gemm_impl(kernel_path(), Strategy::Auto, a, b, c, accumulate)
+}
+
+/// `C = A B` (or `C += A B` when `accumulate`) in f64, on the [`kernel_path`].
+///
+/// # Panics
+/// As [`gemm_f32`].
+pub fn gemm_f64(a: MatRef<'_, f64>, b: MatRef<'_, f64>, c: MatMut<'_, f64>, accumulate: bool) {
+    gemm_impl(kernel_path(), Strategy::Auto, a, b, c, accumulate)
+}
+
+/// [`gemm_f32`] on an explicitly chosen kernel path.
+///
+/// # Panics
+/// As [`gemm_f32`], and if this CPU does not support `path` (see
+/// [`supported_paths`]); an unsupported path is never run.
+pub fn gemm_f32_with(
+    path: KernelPath,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    c: MatMut<'_, f32>,
+    accumulate: bool,
+) {
+    gemm_impl(path, Strategy::Auto, a, b, c, accumulate)
+}
+
+/// [`gemm_f64`] on an explicitly chosen kernel path.
+///
+/// # Panics
+/// As [`gemm_f32_with`].
+pub fn gemm_f64_with(
+    path: KernelPath,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    c: MatMut<'_, f64>,
+    accumulate: bool,
+) {
+    gemm_impl(path, Strategy::Auto, a, b, c, accumulate)
+}
+
+/// Test hooks: always take the packed, cache-blocked path (no matrix-vector or
+/// tiny-matrix shortcut), so small shapes exercise the microkernel edges.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// [`gemm_f32_with`](super::gemm_f32_with) forced onto the packed path.
+    pub fn gemm_f32_packed(
+        path: KernelPath,
+        a: MatRef<'_, f32>,
+        b: MatRef<'_, f32>,
+        c: MatMut<'_, f32>,
+        accumulate: bool,
+    ) {
+        gemm_impl(path, Strategy::Packed, a, b, c, accumulate)
+    }
+
+    /// [`gemm_f64_with`](super::gemm_f64_with) forced onto the packed path.
+    pub fn gemm_f64_packed(
+        path: KernelPath,
+        a: MatRef<'_, f64>,
+        b: MatRef<'_, f64>,
+        c: MatMut<'_, f64>,
+        accumulate: bool,
+    ) {
+        gemm_impl(path, Strategy::Packed, a, b, c, accumulate)
+    }
+}
+
+/// A raw pointer to C's element `(0, 0)`, shared by the tasks of one call.
+#[derive(Clone, Copy)]
+struct CPtr<T> {
+    ptr: *mut T,
+    rs: usize,
+    cs: usize,
+}
+
+// SAFETY: the tasks of one call write disjoint blocks of C through this
+// pointer (the split is over rows or columns of C), and the `&mut` borrow of
+// C is held by `gemm_impl` until every task has finished.
+unsafe impl<T: Send> Send for CPtr<T> {}
+// SAFETY: as above; the pointer is only used for disjoint writes.
+unsafe impl<T: Send> Sync for CPtr<T> {}
+
+fn gemm_impl<T: Elem>(
+    path: KernelPath,
+    strategy: Strategy,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: MatMut<'_, T>,
+    accumulate: bool,
+) {
+    assert!(
+        path.is_supported(),
+        "gemm: kernel path {path} is not supported by this CPU"
+    );
+    validate(&a, &b, &c);
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    c.data[c.offset + i * c.rs + j * c.cs] = T::ZERO;
+                }
+            }
+        }
+        return;
+    }
+    let mnk = m.saturating_mul(n).saturating_mul(k);
+    if strategy == Strategy::Auto && (m == 1 || n == 1 || mnk <= TINY_MNK) {
+        T::small(path, a, b, c, accumulate);
+        return;
+    }
+
+    let kern = T::kernel(path);
+    let cp = CPtr {
+        ptr: c.data[c.offset..].as_mut_ptr(),
+        rs: c.rs,
+        cs: c.cs,
+    };
+    let threads = rayon::current_num_threads();
+    if threads > 1 && mnk >= PAR_MIN_MNK {
+        // Split the larger of M and N into one chunk per thread, in whole
+        // register tiles. K is never split, so each C element is summed in
+        // the same order whatever the thread count.
+        let split_n = n >= m;
+        let (dim, unit) = if split_n { (n, kern.nr) } else { (m, kern.mr) };
+        let tiles = dim.div_ceil(unit);
+        let parts = threads.min(tiles);
+        let chunk = tiles.div_ceil(parts) * unit;
+        let parts = dim.div_ceil(chunk);
+        let (a, b, cp_all) = (&a, &b, &cp);
+        use rayon::prelude::*;
+        (0..parts).into_par_iter().for_each(|t| {
+            // Capture the whole `CPtr` (which is Sync), not its raw field.
+            let cp = *cp_all;
+            let lo = t * chunk;
+            let len = chunk.min(dim - lo);
+            if split_n {
+                let bs = MatRef {
+                    offset: b.offset + lo * b.cs,
+                    cols: len,
+                    ..*b
+                };
+                let cs = CPtr {
+                    ptr: cp.ptr.wrapping_add(lo * cp.cs),
+                    ..cp
+                };
+                gemm_packed(kern, a, &bs, cs, m, len, k, accumulate);
+            } else {
+                let as_ = MatRef {
+                    offset: a.offset + lo * a.rs,
+                    rows: len,
+                    ..*a
+                };
+                let cs = CPtr {
+                    ptr: cp.ptr.wrapping_add(lo * cp.rs),
+                    ..cp
+                };
+                gemm_packed(kern, &as_, b, cs, len, n, k, accumulate);
+            }
+        });
+    } else {
+        gemm_packed(kern, &a, &b, cp, m, n, k, accumulate);
+    }
+    // `c`'s exclusive borrow of the slice, from which `cp` derives, is held
+    // for the whole function, i.e. until every task has finished.
+}
+
+/// The blocked, packed product of `A (m x k)` and `B (k x n)` into the C
+/// block at `c` (which must be a valid, exclusively owned `m x n` block).
+fn gemm_packed<T: Elem>(
+    kern: &Kernel<T>,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: CPtr<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    let (mr, nr) = (kern.mr, kern.nr);
+    // Balanced K blocks; depends on k only, so summation order is fixed.
+    let k_blocks = k.div_ceil(kern.kc);
+    let kc_max = k.div_ceil(k_blocks);
+    let mc_max = kern.mc.min(m.div_ceil(mr) * mr);
+    let nc_max = kern.nc.min(n.div_ceil(nr) * nr);
+    T::with_buffers(mc_max * kc_max, nc_max * kc_max, |abuf, bbuf| {
+        for jc in (0..n).step_by(kern.nc) {
+            let nc = kern.nc.min(n - jc);
+            for pb in 0..k_blocks {
+                let p0 = pb * kc_max;
+                let kc = kc_max.min(k - p0);
+                pack::pack_b(bbuf, b, p0, kc, jc, nc, nr);
+                let acc = accumulate || pb > 0;
+                for ic in (0..m).step_by(kern.mc) {
+                    let mc = kern.mc.min(m - ic);
+                    pack::pack_a(abuf, a, ic, mc, p0, kc, mr);
+                    // The A micro-panel (the broadcast side, loaded most
+                    // often) stays in L1 while B micro-panels stream from L2.
+                    for ir in 0..mc.div_ceil(mr) {
+                        let m_eff = mr.min(mc - ir * mr);
+                        let ap = abuf[ir * mr * kc..].as_ptr();
+                        for jr in 0..nc.div_ceil(nr) {
+                            let n_eff = nr.min(nc - jr * nr);
+                            let bp = bbuf[jr * nr * kc..].as_ptr();
+                            let ct = c
+                                .ptr
+                                .wrapping_add((ic + ir * mr) * c.rs + (jc + jr * nr) * c.cs);
+                            // SAFETY: `kern` was selected for a path the CPU
+                            // supports (checked in gemm_impl); the packed panels
+                            // hold kc*mr and kc*nr initialised elements at
+                            // `ap`/`bp`; the tile (m_eff x n_eff at row ic+ir*mr,
+                            // column jc+jr*nr) lies inside the validated C block
+                            // owned by this call or task.
+                            unsafe { (kern.ukr)(kc, ap, bp, ct, c.rs, c.cs, m_eff, n_eff, acc) };
+                        }
+                    }
+                }
+            }
+        }
+    });
+}

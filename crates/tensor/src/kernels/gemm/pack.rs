@@ -1,0 +1,268 @@
+//! Packing of A and B blocks into contiguous, microkernel-ordered panels.
+//!
+//! Both routines read the operand through its strides, so transposed views
+//! (`rs == 1`) and broadcast views (a zero stride) are packed without any
+//! intermediate copy. Panels past the edge of the matrix are zero-padded so
+//! the microkernels always see full `MR x kc` / `kc x NR` panels.
+
+use super::Elem;
+use crate::kernels::MatRef;
+
+/// Packs `A[i0 .. i0 + mc, p0 .. p0 + kc]` into `dst`.
+///
+/// Layout: `ceil(mc / mr)` micro-panels of `mr * kc` elements each; inside a
+/// micro-panel, element `(i, p)` sits at `p * mr + i`. Rows past `mc` are zero.
+pub(super) fn pack_a<T: Elem>(
+    dst: &mut [T],
+    a: &MatRef<'_, T>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    mr: usize,
+) {
+    let (rs, cs) = (a.rs, a.cs);
+    let panels = mc.div_ceil(mr);
+    for (r, panel) in dst[..panels * mr * kc]
+        .chunks_exact_mut(mr * kc)
+        .enumerate()
+    {
+        let rows = (mc - r * mr).min(mr);
+        let base = a.offset + (i0 + r * mr) * rs + p0 * cs;
+        if rs == 1 {
+            // Column-major / transposed A: each k-column of the panel is contiguous.
+            copy_runs(panel, &a.data[base..], cs, rows, kc, mr);
+        } else if cs == 1 {
+            // Row-major A: gather from `rows` contiguous row streams, writing
+            // the panel sequentially.
+            gather(panel, &a.data[base..], rs, rows, kc, mr);
+        } else {
+            for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = if i < rows {
+                        a.data[base + i * rs + p * cs]
+                    } else {
+                        T::ZERO
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Packs `B[p0 .. p0 + kc, j0 .. j0 + nc]` into `dst`.
+///
+/// Layout: `ceil(nc / nr)` micro-panels of `kc * nr` elements each; inside a
+/// micro-panel, element `(p, j)` sits at `p * nr + j`. Columns past `nc` are zero.
+pub(super) fn pack_b<T: Elem>(
+    dst: &mut [T],
+    b: &MatRef<'_, T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    nr: usize,
+) {
+    let (rs, cs) = (b.rs, b.cs);
+    let panels = nc.div_ceil(nr);
+    for (r, panel) in dst[..panels * nr * kc]
+        .chunks_exact_mut(nr * kc)
+        .enumerate()
+    {
+        let cols = (nc - r * nr).min(nr);
+        let base = b.offset + p0 * rs + (j0 + r * nr) * cs;
+        if cs == 1 {
+            // Row-major B: each k-row of the panel is a contiguous run.
+            copy_runs(panel, &b.data[base..], rs, cols, kc, nr);
+        } else if rs == 1 {
+            // Column-major / transposed B: gather from `cols` contiguous
+            // column streams, writing the panel sequentially.
+            gather(panel, &b.data[base..], cs, cols, kc, nr);
+        } else {
+            for (p, out) in panel.chunks_exact_mut(nr).enumerate() {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = if j < cols {
+                        b.data[base + p * rs + j * cs]
+                    } else {
+                        T::ZERO
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Calls `$f::<W>` for the register-tile widths in use, else the dynamic version.
+macro_rules! by_width {
+    ($width:expr, $fixed:ident, $dynamic:ident, ($($arg:expr),*)) => {
+        match $width {
+            32 => $fixed::<T, 32>($($arg),*),
+            16 => $fixed::<T, 16>($($arg),*),
+            14 => $fixed::<T, 14>($($arg),*),
+            8 => $fixed::<T, 8>($($arg),*),
+            6 => $fixed::<T, 6>($($arg),*),
+            4 => $fixed::<T, 4>($($arg),*),
+            w => $dynamic($($arg,)* w),
+        }
+    };
+}
+
+/// Contiguous-run copy: `panel[p * width + l] = src[p * step + l]` for
+/// `l < len`, `p < kc`; lanes `len..width` are zero.
+fn copy_runs<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    by_width!(
+        width,
+        copy_runs_w,
+        copy_runs_dyn,
+        (panel, src, step, len, kc)
+    )
+}
+
+#[inline(always)]
+fn copy_runs_w<T: Elem, const W: usize>(
+    panel: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+) {
+    let (rows, _) = panel[..kc * W].as_chunks_mut::<W>();
+    if len == W {
+        for (p, row) in rows.iter_mut().enumerate() {
+            let s = p * step;
+            // Fixed-size copy: compiles to a few vector moves, no memcpy call.
+            let run: &[T; W] = src[s..s + W].try_into().expect("W values");
+            *row = *run;
+        }
+    } else {
+        copy_runs_dyn(panel, src, step, len, kc, W);
+    }
+}
+
+fn copy_runs_dyn<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    for (p, out) in panel[..kc * width].chunks_exact_mut(width).enumerate() {
+        let s = p * step;
+        out[..len].copy_from_slice(&src[s..s + len]);
+        out[len..].fill(T::ZERO);
+    }
+}
+
+/// Transposing copy: `panel[p * width + l] = src[l * stride + p]` for
+/// `l < lines`, `p < kc`; lanes `lines..width` are zero.
+///
+/// Reads `lines` contiguous streams in step (8 values from each at a time)
+/// and writes the panel in order, which keeps both sides cache friendly.
+fn gather<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    width: usize,
+) {
+    by_width!(width, gather_w, gather_dyn, (panel, src, stride, lines, kc))
+}
+
+#[inline(always)]
+fn gather_w<T: Elem, const W: usize>(
+    panel: &mut [T],
+    src: &[T],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+) {
+    const P: usize = 8;
+    let mut streams: [&[T]; W] = [&[]; W];
+    for (l, st) in streams[..lines].iter_mut().enumerate() {
+        *st = &src[l * stride..l * stride + kc];
+    }
+    let (rows, _) = panel[..kc * W].as_chunks_mut::<W>();
+    let full = kc / P * P;
+    let (head, tail) = rows.split_at_mut(full);
+    let (blocks, _) = head.as_chunks_mut::<P>();
+    for (pb, block) in blocks.iter_mut().enumerate() {
+        let p0 = pb * P;
+        for l in 0..W {
+            if l < lines {
+                let vals: &[T; P] = streams[l][p0..p0 + P].try_into().expect("P values");
+                for q in 0..P {
+                    block[q][l] = vals[q];
+                }
+            } else {
+                for row in block.iter_mut() {
+                    row[l] = T::ZERO;
+                }
+            }
+        }
+    }
+    for (q, row) in tail.iter_mut().enumerate() {
+        let p = full + q;
+        for l in 0..W {
+            row[l] = if l < lines { streams[l][p] } else { T::ZERO };
+        }
+    }
+}
+
+/// Most streams [`gather_dyn`] handles at once (no register tile is wider).
+const MAX_STREAMS: usize = 32;
+
+/// [`gather`] for any width up to [`MAX_STREAMS`].
+fn gather_dyn<T: Elem>(
+    panel: &mut [T],
+    src: &[T],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    width: usize,
+) {
+    debug_assert!(width <= MAX_STREAMS && lines <= width);
+    let mut streams: [&[T]; MAX_STREAMS] = [&[]; MAX_STREAMS];
+    for (l, st) in streams[..lines].iter_mut().enumerate() {
+        *st = &src[l * stride..l * stride + kc];
+    }
+    let streams = &streams[..lines];
+    // Blocks of 8 k-steps: each stream contributes 8 contiguous values.
+    const P: usize = 8;
+    let full = kc / P * P;
+    for (pb, block) in panel[..full * width]
+        .chunks_exact_mut(P * width)
+        .enumerate()
+    {
+        let p0 = pb * P;
+        for (l, st) in streams.iter().enumerate() {
+            let vals: &[T; P] = st[p0..p0 + P].try_into().expect("8 values");
+            for (q, &v) in vals.iter().enumerate() {
+                block[q * width + l] = v;
+            }
+        }
+        if lines < width {
+            for row in block.chunks_exact_mut(width) {
+                row[lines..].fill(T::ZERO);
+            }
+        }
+    }
+    for (q, row) in panel[full * width..kc * width]
+        .chunks_exact_mut(width)
+        .enumerate()
+    {
+        let p = full + q;
+        for (o, st) in row.iter_mut().zip(streams) {
+            *o = st[p];
+        }
+        row[lines..].fill(T::ZERO);
+    }
+}

@@ -1,0 +1,129 @@
+//! The register-blocked SIMD microkernel, written once as a macro and
+//! instantiated for each (instruction set, element type) pair.
+
+/// Defines an `MR x (2 * LANES)` microkernel.
+///
+/// The accumulator tile is `M` rows by two SIMD vectors; each k step loads two
+/// vectors of the packed B micro-panel and broadcasts `M` scalars of the packed
+/// A micro-panel (which the compiler folds into the FMA as an embedded
+/// broadcast on AVX-512). `M` is a const generic so edge tiles with fewer rows
+/// run a kernel of exactly their height instead of multiplying zero padding;
+/// every row performs the same FMA chain whatever `M` is, so the result of an
+/// element never depends on which tile it falls in.
+///
+/// `$outer` is the type-erased entry point with the [`super::Ukr`] signature.
+macro_rules! simd_ukr {
+    (
+        feature = $feat:literal,
+        ty = $t:ty,
+        mr = $mr:literal,
+        lanes = $lanes:literal,
+        zero = $zero:path,
+        loadu = $loadu:path,
+        storeu = $storeu:path,
+        set1 = $set1:path,
+        fmadd = $fmadd:path,
+        add = $add:path,
+        inner = $inner:ident,
+        outer = $outer:ident,
+        rows = [$($m:literal),+]
+    ) => {
+        /// Microkernel for a tile of exactly `M` rows (`M <= MR`).
+        ///
+        /// # Safety
+        /// The CPU supports the enabled features; `a` points to `k * MR` packed
+        /// elements, `b` to `k * NR`; `c` addresses an `M x n_eff` block with
+        /// strides `rsc`/`csc` that is valid for reads and writes and not
+        /// accessed by anyone else during the call; `1 <= n_eff <= NR`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn $inner<const M: usize>(
+            k: usize,
+            a: *const $t,
+            b: *const $t,
+            c: *mut $t,
+            rsc: usize,
+            csc: usize,
+            n_eff: usize,
+            acc_c: bool,
+        ) {
+            const NR: usize = 2 * $lanes;
+            let mut c0 = [$zero(); M];
+            let mut c1 = [$zero(); M];
+            // SAFETY: by the contract above every pointer offset below stays
+            // inside the packed panels (k steps of MR resp. NR elements) or the
+            // M x n_eff block of C; prefetch addresses use wrapping arithmetic
+            // and prefetches never fault.
+            unsafe {
+                for i in 0..M {
+                    let row = c.wrapping_add(i * rsc);
+                    _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
+                }
+                let mut ap = a;
+                let mut bp = b;
+                for _ in 0..k {
+                    // B streams from L2 (A stays in L1): fetch ~8 steps ahead.
+                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(8 * NR) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(8 * NR + $lanes) as *const i8);
+                    let b0 = $loadu(bp);
+                    let b1 = $loadu(bp.add($lanes));
+                    for i in 0..M {
+                        let ai = $set1(*ap.add(i));
+                        c0[i] = $fmadd(ai, b0, c0[i]);
+                        c1[i] = $fmadd(ai, b1, c1[i]);
+                    }
+                    ap = ap.add($mr);
+                    bp = bp.add(NR);
+                }
+                if csc == 1 && n_eff == NR {
+                    for i in 0..M {
+                        let cp = c.add(i * rsc);
+                        let (mut v0, mut v1) = (c0[i], c1[i]);
+                        if acc_c {
+                            v0 = $add($loadu(cp), v0);
+                            v1 = $add($loadu(cp.add($lanes)), v1);
+                        }
+                        $storeu(cp, v0);
+                        $storeu(cp.add($lanes), v1);
+                    }
+                } else {
+                    let mut tmp = [<$t>::default(); NR];
+                    for i in 0..M {
+                        $storeu(tmp.as_mut_ptr(), c0[i]);
+                        $storeu(tmp.as_mut_ptr().add($lanes), c1[i]);
+                        for (j, &v) in tmp[..n_eff].iter().enumerate() {
+                            let cp = c.add(i * rsc + j * csc);
+                            *cp = if acc_c { *cp + v } else { v };
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Type-erased microkernel entry point (see [`super::Ukr`]).
+        ///
+        /// # Safety
+        /// As for the `Ukr` contract, with `1 <= m_eff <= MR`.
+        pub(super) unsafe fn $outer(
+            k: usize,
+            a: *const $t,
+            b: *const $t,
+            c: *mut $t,
+            rsc: usize,
+            csc: usize,
+            m_eff: usize,
+            n_eff: usize,
+            acc_c: bool,
+        ) {
+            // SAFETY: the caller upholds the microkernel contract, which is
+            // forwarded unchanged; `M == m_eff` rows are addressed.
+            unsafe {
+                match m_eff {
+                    $($m => $inner::<$m>(k, a, b, c, rsc, csc, n_eff, acc_c),)+
+                    _ => unreachable!("microkernel called with m_eff = {m_eff}"),
+                }
+            }
+        }
+    };
+}

@@ -204,7 +204,17 @@ fn adam_three_steps() {
     for dt in DTYPES {
         let mut opt = Adam::new(AdamConfig::new(0.01).betas(0.8, 0.95)).unwrap();
         let got = run(&mut opt, &P0, &grads(), dt);
-        let e = adam_reference(&rounded(&P0, dt), &grads(), 0.01, 0.8, 0.95, 1e-8, 0.0, false, false);
+        let e = adam_reference(
+            &rounded(&P0, dt),
+            &grads(),
+            0.01,
+            0.8,
+            0.95,
+            1e-8,
+            0.0,
+            false,
+            false,
+        );
         assert_close(&got, &e, tol(dt));
     }
 }
@@ -214,11 +224,23 @@ fn adam_l2_weight_decay() {
     for dt in DTYPES {
         let mut opt = Adam::new(AdamConfig::new(0.01).weight_decay(0.5)).unwrap();
         let got = run(&mut opt, &P0, &grads(), dt);
-        let e = adam_reference(&rounded(&P0, dt), &grads(), 0.01, 0.9, 0.999, 1e-8, 0.5, false, false);
+        let e = adam_reference(
+            &rounded(&P0, dt),
+            &grads(),
+            0.01,
+            0.9,
+            0.999,
+            1e-8,
+            0.5,
+            false,
+            false,
+        );
         assert_close(&got, &e, tol(dt));
         // Step 1 by hand: g = g1 + 0.5 θ0, then θ0 − lr g/(|g| + ε).
         let g: [f64; 3] = [0.5 + 0.5, -1.0 - 1.0, 2.0 + 0.25];
-        let first: Vec<f64> = (0..3).map(|i| P0[i] - 0.01 * g[i] / (g[i].abs() + 1e-8)).collect();
+        let first: Vec<f64> = (0..3)
+            .map(|i| P0[i] - 0.01 * g[i] / (g[i].abs() + 1e-8))
+            .collect();
         assert_close(&got[..1], &[first], tol(dt));
     }
 }
@@ -228,9 +250,24 @@ fn adam_amsgrad() {
     for dt in DTYPES {
         let cfg = AdamConfig::new(0.01).amsgrad(true);
         let got = run(&mut Adam::new(cfg).unwrap(), &P0, &falling_grads(), dt);
-        let e = adam_reference(&rounded(&P0, dt), &falling_grads(), 0.01, 0.9, 0.999, 1e-8, 0.0, true, false);
+        let e = adam_reference(
+            &rounded(&P0, dt),
+            &falling_grads(),
+            0.01,
+            0.9,
+            0.999,
+            1e-8,
+            0.0,
+            true,
+            false,
+        );
         assert_close(&got, &e, tol(dt));
-        let plain = run(&mut Adam::new(AdamConfig::new(0.01)).unwrap(), &P0, &falling_grads(), dt);
+        let plain = run(
+            &mut Adam::new(AdamConfig::new(0.01)).unwrap(),
+            &P0,
+            &falling_grads(),
+            dt,
+        );
         assert_ne!(got[2], plain[2], "AMSGrad must change the result here");
     }
 }
@@ -240,7 +277,17 @@ fn adamw_decoupled_decay() {
     for dt in DTYPES {
         let cfg = AdamConfig::adamw(0.01).weight_decay(0.1);
         let got = run(&mut AdamW::new(cfg).unwrap(), &P0, &grads(), dt);
-        let e = adam_reference(&rounded(&P0, dt), &grads(), 0.01, 0.9, 0.999, 1e-8, 0.1, false, true);
+        let e = adam_reference(
+            &rounded(&P0, dt),
+            &grads(),
+            0.01,
+            0.9,
+            0.999,
+            1e-8,
+            0.1,
+            false,
+            true,
+        );
         assert_close(&got, &e, tol(dt));
         // Step 1 by hand: θ0 (1 − 0.01·0.1) − 0.01 g/(|g| + ε).
         let g = &grads()[0];
@@ -259,7 +306,17 @@ fn adamw_amsgrad() {
     for dt in DTYPES {
         let cfg = AdamConfig::adamw(0.02).amsgrad(true).betas(0.9, 0.99);
         let got = run(&mut AdamW::new(cfg).unwrap(), &P0, &falling_grads(), dt);
-        let e = adam_reference(&rounded(&P0, dt), &falling_grads(), 0.02, 0.9, 0.99, 1e-8, 1e-2, true, true);
+        let e = adam_reference(
+            &rounded(&P0, dt),
+            &falling_grads(),
+            0.02,
+            0.9,
+            0.99,
+            1e-8,
+            1e-2,
+            true,
+            true,
+        );
         assert_close(&got, &e, tol(dt));
     }
 }
@@ -307,11 +364,22 @@ fn rmsprop_plain() {
     for dt in DTYPES {
         let mut opt = RmsProp::new(RmsPropConfig::new(0.01)).unwrap();
         let got = run(&mut opt, &P0, &grads(), dt);
-        let e = rmsprop_reference(&rounded(&P0, dt), &grads(), 0.01, 0.99, 1e-8, 0.0, 0.0, false);
+        let e = rmsprop_reference(
+            &rounded(&P0, dt),
+            &grads(),
+            0.01,
+            0.99,
+            1e-8,
+            0.0,
+            0.0,
+            false,
+        );
         assert_close(&got, &e, tol(dt));
         // Step 1 by hand: v = 0.01 g², θ1 = θ0 − 0.01 g / (0.1 |g| + ε).
         let g = &grads()[0];
-        let first: Vec<f64> = (0..3).map(|i| P0[i] - 0.01 * g[i] / (0.1 * g[i].abs() + 1e-8)).collect();
+        let first: Vec<f64> = (0..3)
+            .map(|i| P0[i] - 0.01 * g[i] / (0.1 * g[i].abs() + 1e-8))
+            .collect();
         assert_close(&got[..1], &[first], tol(dt));
     }
 }
@@ -325,7 +393,16 @@ fn rmsprop_centered_momentum_weight_decay() {
             .centered(true)
             .weight_decay(0.05);
         let got = run(&mut RmsProp::new(cfg).unwrap(), &P0, &grads(), dt);
-        let e = rmsprop_reference(&rounded(&P0, dt), &grads(), 0.01, 0.9, 1e-8, 0.05, 0.5, true);
+        let e = rmsprop_reference(
+            &rounded(&P0, dt),
+            &grads(),
+            0.01,
+            0.9,
+            1e-8,
+            0.05,
+            0.5,
+            true,
+        );
         assert_close(&got, &e, tol(dt));
     }
 }
@@ -337,7 +414,9 @@ fn rmsprop_centered_only() {
         let got = run(&mut RmsProp::new(cfg).unwrap(), &P0, &grads(), dt);
         // Step 1 by hand: v = 0.1 g², ḡ = 0.1 g, ṽ = 0.1 g² − 0.01 g² = 0.09 g².
         let g = &grads()[0];
-        let first: Vec<f64> = (0..3).map(|i| P0[i] - 0.01 * g[i] / (0.3 * g[i].abs() + 1e-8)).collect();
+        let first: Vec<f64> = (0..3)
+            .map(|i| P0[i] - 0.01 * g[i] / (0.3 * g[i].abs() + 1e-8))
+            .collect();
         assert_close(&got[..1], &[first], tol(dt));
         let e = rmsprop_reference(&rounded(&P0, dt), &grads(), 0.01, 0.9, 1e-8, 0.0, 0.0, true);
         assert_close(&got, &e, tol(dt));
@@ -349,7 +428,16 @@ fn rmsprop_momentum_only() {
     for dt in DTYPES {
         let cfg = RmsPropConfig::new(0.01).momentum(0.9);
         let got = run(&mut RmsProp::new(cfg).unwrap(), &P0, &grads(), dt);
-        let e = rmsprop_reference(&rounded(&P0, dt), &grads(), 0.01, 0.99, 1e-8, 0.0, 0.9, false);
+        let e = rmsprop_reference(
+            &rounded(&P0, dt),
+            &grads(),
+            0.01,
+            0.99,
+            1e-8,
+            0.0,
+            0.9,
+            false,
+        );
         assert_close(&got, &e, tol(dt));
     }
 }
@@ -389,9 +477,11 @@ fn adagrad_plain_by_hand() {
         let first = vec![1.0 - 0.1, -2.0 + 0.1, 0.5 - 0.1];
         assert_close(&got[..1], &[first], tol(dt).max(1e-9));
         // Step 2: S = g1² + g2².
-        let s2 = [0.25 + 0.0625, 1.0 + 0.25, 4.0 + 1.0];
+        let s2: [f64; 3] = [0.25 + 0.0625, 1.0 + 0.25, 4.0 + 1.0];
         let g2 = &grads()[1];
-        let second: Vec<f64> = (0..3).map(|i| got[0][i] - 0.1 * g2[i] / (s2[i] as f64).sqrt()).collect();
+        let second: Vec<f64> = (0..3)
+            .map(|i| got[0][i] - 0.1 * g2[i] / s2[i].sqrt())
+            .collect();
         assert_close(&got[1..2], &[second], tol(dt).max(1e-9));
         let e = adagrad_reference(&rounded(&P0, dt), &grads(), 0.1, 0.0, 0.0, 0.0, 1e-10);
         assert_close(&got, &e, tol(dt));
@@ -419,7 +509,10 @@ fn adam_step_count_per_optimizer() {
     assert_eq!(opt.num_steps(), 3);
     assert_eq!(opt.kind(), "adam");
     let st = opt.state();
-    assert_eq!(st.buffer("p.step").unwrap().to_vec::<i64>().unwrap(), vec![3]);
+    assert_eq!(
+        st.buffer("p.step").unwrap().to_vec::<i64>().unwrap(),
+        vec![3]
+    );
     assert!(st.buffer("p.exp_avg").is_some() && st.buffer("p.exp_avg_sq").is_some());
     assert!(st.buffer("p.max_exp_avg_sq").is_none());
 }

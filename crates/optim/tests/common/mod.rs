@@ -19,12 +19,7 @@ pub fn rounded(v: &[f64], dtype: DType) -> Vec<f64> {
 
 /// Run `opt` on a single parameter `p0` with the gradients `grads` (one per
 /// step); the parameter after each step, as f64.
-pub fn run(
-    opt: &mut dyn Optimizer,
-    p0: &[f64],
-    grads: &[Vec<f64>],
-    dtype: DType,
-) -> Vec<Vec<f64>> {
+pub fn run(opt: &mut dyn Optimizer, p0: &[f64], grads: &[Vec<f64>], dtype: DType) -> Vec<Vec<f64>> {
     let mut store = ParamStore::new();
     let id = store
         .add("p", tensor(p0, dtype), ParamKind::Weight)

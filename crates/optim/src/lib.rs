@@ -60,6 +60,7 @@
 pub mod accum;
 pub mod adagrad;
 pub mod adam;
+pub mod checkpoint;
 pub mod clip;
 pub mod error;
 pub mod groups;

@@ -29,5 +29,9 @@ pub mod prelude {
     pub use heft_nn::init::{FanMode, Init, Nonlinearity};
     pub use heft_nn::layers::*;
     pub use heft_nn::{loss, Ctx, Mode, Module, ParamGrads, ParamKind, ParamStore, Sequential};
+    pub use heft_optim::{
+        checkpoint, clip_grad_norm, clip_grad_value, Adagrad, AdagradConfig, Adam, AdamConfig,
+        AdamW, Optimizer, ParamGroups, RmsProp, RmsPropConfig, Schedule, Sgd, SgdConfig,
+    };
     pub use heft_tensor::{Conv2dParams, DType, Tensor};
 }

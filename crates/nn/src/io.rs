@@ -526,6 +526,20 @@ impl ParamStore {
         architecture: &str,
         extra: &[(String, String)],
     ) -> Result<()> {
+        self.save_safetensors_filtered(path, dtype, architecture, extra, |_| true)
+    }
+
+    /// Like [`save_safetensors`](ParamStore::save_safetensors), keeping only
+    /// the tensors whose name passes `keep` (e.g. a base model without its
+    /// LoRA adapters).
+    pub fn save_safetensors_filtered(
+        &self,
+        path: &Path,
+        dtype: SaveDType,
+        architecture: &str,
+        extra: &[(String, String)],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<()> {
         let mut meta = BTreeMap::new();
         meta.insert("format".to_string(), "heft".to_string());
         meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
@@ -533,7 +547,12 @@ impl ParamStore {
         for (k, v) in extra {
             meta.insert(k.clone(), v.clone());
         }
-        save_file(path, &self.named_tensors(), dtype, &meta)
+        let tensors: Vec<(String, Tensor)> = self
+            .named_tensors()
+            .into_iter()
+            .filter(|(n, _)| keep(n))
+            .collect();
+        save_file(path, &tensors, dtype, &meta)
     }
 
     /// Load parameters and buffers by name, converting each to the store's dtype.

@@ -69,7 +69,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Save a checkpoint atomically.
@@ -81,10 +84,18 @@ pub fn save(
     rng: Option<&ChaCha8Rng>,
     extra: &[(String, String)],
 ) -> Result<()> {
-    let mut tensors: Vec<(String, heft_tensor::Tensor)> =
-        store.named_tensors().into_iter().map(|(n, t)| (format!("model/{n}"), t)).collect();
+    let mut tensors: Vec<(String, heft_tensor::Tensor)> = store
+        .named_tensors()
+        .into_iter()
+        .map(|(n, t)| (format!("model/{n}"), t))
+        .collect();
     let state = optimizer.state();
-    tensors.extend(state.to_tensors().into_iter().map(|(n, t)| (format!("optim/{n}"), t)));
+    tensors.extend(
+        state
+            .to_tensors()
+            .into_iter()
+            .map(|(n, t)| (format!("optim/{n}"), t)),
+    );
     let mut meta: BTreeMap<String, String> = BTreeMap::new();
     meta.insert("format".into(), CHECKPOINT_FORMAT.into());
     meta.insert("format_version".into(), io::FORMAT_VERSION.into());
@@ -108,7 +119,10 @@ pub fn save(
 pub fn load(path: &Path, store: &mut ParamStore, optimizer: &mut dyn Optimizer) -> Result<Loaded> {
     let (tensors, metadata) = io::load_file(path).map_err(file_err)?;
     if metadata.get("format").map(String::as_str) != Some(CHECKPOINT_FORMAT) {
-        return Err(OptimError::State(format!("{}: not a heft checkpoint (no format = {CHECKPOINT_FORMAT})", path.display())));
+        return Err(OptimError::State(format!(
+            "{}: not a heft checkpoint (no format = {CHECKPOINT_FORMAT})",
+            path.display()
+        )));
     }
     let step: u64 = metadata
         .get("step")
@@ -123,20 +137,35 @@ pub fn load(path: &Path, store: &mut ParamStore, optimizer: &mut dyn Optimizer) 
             optim.push((o.to_string(), t));
         }
     }
-    let meta_list: Vec<(String, String)> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let meta_list: Vec<(String, String)> = metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let state = OptimizerState::from_tensors(optim, &meta_list)?;
     // Validate everything before changing anything.
     let mut probe = ParamStore::new();
     for (n, t) in store.named_tensors() {
-        probe.add(&n, t, heft_nn::ParamKind::Other).map_err(file_err)?;
+        probe
+            .add(&n, t, heft_nn::ParamKind::Other)
+            .map_err(file_err)?;
     }
-    probe.load_tensors(model.clone(), BTreeMap::new(), LoadOptions::default()).map_err(file_err)?;
+    probe
+        .load_tensors(model.clone(), BTreeMap::new(), LoadOptions::default())
+        .map_err(file_err)?;
     optimizer.load_state(&state)?;
-    store.load_tensors(model, BTreeMap::new(), LoadOptions::default()).map_err(file_err)?;
-    let rng = match (metadata.get("rng.seed"), metadata.get("rng.stream"), metadata.get("rng.word_pos")) {
+    store
+        .load_tensors(model, BTreeMap::new(), LoadOptions::default())
+        .map_err(file_err)?;
+    let rng = match (
+        metadata.get("rng.seed"),
+        metadata.get("rng.stream"),
+        metadata.get("rng.word_pos"),
+    ) {
         (Some(seed), Some(stream), Some(pos)) => {
             let bad = || OptimError::State(format!("{}: corrupt RNG state", path.display()));
-            let seed: [u8; 32] = unhex(seed).and_then(|v| v.try_into().ok()).ok_or_else(bad)?;
+            let seed: [u8; 32] = unhex(seed)
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(bad)?;
             let mut r = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
             r.set_stream(stream.parse().map_err(|_| bad())?);
             r.set_word_pos(pos.parse().map_err(|_| bad())?);
@@ -144,5 +173,9 @@ pub fn load(path: &Path, store: &mut ParamStore, optimizer: &mut dyn Optimizer) 
         }
         _ => None,
     };
-    Ok(Loaded { step, rng, metadata })
+    Ok(Loaded {
+        step,
+        rng,
+        metadata,
+    })
 }

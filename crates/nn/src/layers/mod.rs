@@ -6,6 +6,7 @@ pub mod conv;
 pub mod dropout;
 pub mod embedding;
 pub mod linear;
+pub mod lora;
 pub mod norm;
 
 pub use activation::{Activation, Flatten};
@@ -14,4 +15,5 @@ pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use linear::Linear;
+pub use lora::LoraLinear;
 pub use norm::{BatchNorm, LayerNorm, RMSNorm};

@@ -328,3 +328,4 @@ pub fn time_secs(f: impl FnOnce()) -> f64 {
     f();
     t.elapsed().as_secs_f64()
 }
+pub mod mlp;

@@ -239,7 +239,8 @@ pub fn gradcheck(
                         numeric,
                     });
                 }
-                if !(err <= tol) {
+                // A NaN error (or tolerance) fails too.
+                if err.is_nan() || tol.is_nan() || err > tol {
                     report.passed = false;
                 }
             }

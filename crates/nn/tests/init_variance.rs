@@ -99,7 +99,11 @@ fn empirical_variance_matches_the_formula() {
         assert_eq!(t.dtype(), DType::F32);
         let (m, v) = mean_var(&t);
         let rel = (v - formula).abs() / formula;
-        assert!(rel < 0.02, "{init:?}: variance {v} vs {formula} ({:.2}% off)", rel * 100.0);
+        assert!(
+            rel < 0.02,
+            "{init:?}: variance {v} vs {formula} ({:.2}% off)",
+            rel * 100.0
+        );
         // The mean is within 6 standard errors, sqrt(var / n).
         let se = (formula / n).sqrt();
         assert!((m - want_mean).abs() < 6.0 * se, "{init:?}: mean {m}");
@@ -122,8 +126,14 @@ fn uniform_schemes_respect_their_bounds() {
         let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
         // f32 rounding can land on the bound itself.
-        assert!(max <= a * (1.0 + 1e-6) && min >= -a * (1.0 + 1e-6), "{init:?}");
-        assert!(max > 0.99 * a && min < -0.99 * a, "{init:?}: [{min}, {max}] vs {a}");
+        assert!(
+            max <= a * (1.0 + 1e-6) && min >= -a * (1.0 + 1e-6),
+            "{init:?}"
+        );
+        assert!(
+            max > 0.99 * a && min < -0.99 * a,
+            "{init:?}: [{min}, {max}] vs {a}"
+        );
     }
     // TorchDefaultWeight's bound is 1/sqrt(fan_in) = 1/32 for fan_in 1024.
     let a = (3.0 * Init::TorchDefaultWeight.variance(&SHAPE).unwrap()).sqrt();

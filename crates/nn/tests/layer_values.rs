@@ -23,7 +23,10 @@ fn t64(v: &[f64], shape: &[usize]) -> Tensor {
 fn assert_close(got: &[f64], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= tol, "element {i}: got {g}, want {w} (tol {tol})\n{got:?}");
+        assert!(
+            (g - w).abs() <= tol,
+            "element {i}: got {g}, want {w} (tol {tol})\n{got:?}"
+        );
     }
 }
 
@@ -60,7 +63,7 @@ fn layer_norm_by_hand() {
         -0.841_640_786_5,
         0.0,
         1.0,
-        0.707_106_781_2,
+        std::f64::consts::FRAC_1_SQRT_2, // sqrt(2) * 0.5
         1.914_213_562_4,
     ];
     assert_close(&y, &want, 1e-9);
@@ -73,16 +76,14 @@ fn rms_norm_by_hand() {
     let mut store = ParamStore::new();
     let rms = RMSNorm::new(&mut store, "rms", 2, 0.0).unwrap();
     store.to_dtype(DType::F64);
-    store.set_value(rms.weight, t64(&[2.0, -1.0], &[2])).unwrap();
+    store
+        .set_value(rms.weight, t64(&[2.0, -1.0], &[2]))
+        .unwrap();
     // [3, 4]: mean square 12.5, rms 3.5355..., x / rms = [0.8485..., 1.1313...].
     // [1, -1]: rms 1.
     let x = t64(&[3.0, 4.0, 1.0, -1.0], &[2, 2]);
     let y = run(&store, &rms, &x, Mode::Train);
-    assert_close(
-        &y,
-        &[1.697_056_274_8, -1.131_370_849_9, 2.0, 1.0],
-        1e-9,
-    );
+    assert_close(&y, &[1.697_056_274_8, -1.131_370_849_9, 2.0, 1.0], 1e-9);
 }
 
 #[test]
@@ -217,8 +218,8 @@ fn attention_against_a_naive_loop_causal_and_not() {
     let x = Tensor::randn(&[b, t, d], 0.0, 1.0, DType::F64, &mut rng(5)).unwrap();
     for causal in [true, false] {
         let mut store = ParamStore::new();
-        let att = MultiHeadSelfAttention::new(&mut store, "att", d, heads, causal, &mut rng(6))
-            .unwrap();
+        let att =
+            MultiHeadSelfAttention::new(&mut store, "att", d, heads, causal, &mut rng(6)).unwrap();
         store.to_dtype(DType::F64);
         let y = run(&store, &att, &x, Mode::Eval);
         let w = |n: &str| store.value(store.id(n).unwrap()).to_vec_f64();
@@ -231,10 +232,17 @@ fn attention_against_a_naive_loop_causal_and_not() {
             let tape = Tape::new();
             let ctx = Ctx::new(&store, &tape, Mode::Eval);
             let x0 = ctx.input(x.narrow(1, 0, 1).unwrap().contiguous());
-            let v0 = att.o.forward(&ctx, &att.v.forward(&ctx, &x0).unwrap()).unwrap();
+            let v0 = att
+                .o
+                .forward(&ctx, &att.v.forward(&ctx, &x0).unwrap())
+                .unwrap();
             let v0 = v0.value().to_vec_f64();
             for bi in 0..b {
-                assert_close(&y[bi * t * d..bi * t * d + d], &v0[bi * d..(bi + 1) * d], 1e-12);
+                assert_close(
+                    &y[bi * t * d..bi * t * d + d],
+                    &v0[bi * d..(bi + 1) * d],
+                    1e-12,
+                );
             }
             // ... and changing a later position leaves earlier outputs alone.
             let mut xv = x.to_vec_f64();
@@ -349,13 +357,20 @@ fn parameter_counts_by_kind_trainable_and_bytes() {
         .collect();
     assert_eq!(
         by_layer,
-        [("fc1", 40), ("fc2", 27), ("ln", 6), ("bn", 6), ("emb", 40)].map(|(l, n)| (l.to_string(), n))
+        [("fc1", 40), ("fc2", 27), ("ln", 6), ("bn", 6), ("emb", 40)]
+            .map(|(l, n)| (l.to_string(), n))
     );
 
     let s = store.summary();
-    assert!(s.contains("total parameters: 119 (56 weights, 17 biases, 46 other)"), "{s}");
+    assert!(
+        s.contains("total parameters: 119 (56 weights, 17 biases, 46 other)"),
+        "{s}"
+    );
     assert!(s.contains("trainable: 79   frozen: 40   buffers: 6"), "{s}");
-    assert!(s.contains("size: f32 476 B   f16 238 B   int8 119 B   int4 60 B"), "{s}");
+    assert!(
+        s.contains("size: f32 476 B   f16 238 B   int8 119 B   int4 60 B"),
+        "{s}"
+    );
     let fc1w = s.lines().find(|l| l.starts_with("fc1.weight")).unwrap();
     assert!(fc1w.contains("weight") && fc1w.contains("[8, 4]") && fc1w.contains("frozen"));
     let fc2b = s.lines().find(|l| l.starts_with("fc2.bias")).unwrap();
@@ -380,12 +395,19 @@ fn parameter_counts_by_kind_trainable_and_bytes() {
 fn large_counts_are_grouped_and_sized_in_powers_of_1000() {
     let mut store = ParamStore::new();
     store
-        .add("big.weight", Tensor::zeros(&[1000, 1234], DType::F32), ParamKind::Weight)
+        .add(
+            "big.weight",
+            Tensor::zeros(&[1000, 1234], DType::F32),
+            ParamKind::Weight,
+        )
         .unwrap();
     let s = store.summary();
     // 1,234,000 params: 4.936 MB at f32, 2.468 MB at f16, 1.234 MB int8, 617 kB int4.
     assert!(s.contains("total parameters: 1,234,000"), "{s}");
-    assert!(s.contains("size: f32 4.9 MB   f16 2.5 MB   int8 1.2 MB   int4 617.0 kB"), "{s}");
+    assert!(
+        s.contains("size: f32 4.9 MB   f16 2.5 MB   int8 1.2 MB   int4 617.0 kB"),
+        "{s}"
+    );
     assert_eq!(heft_nn::params::group(1_234_567), "1,234,567");
     assert_eq!(heft_nn::params::group(999), "999");
     assert_eq!(heft_nn::params::human_bytes(14_000_000_000), "14.0 GB");
@@ -409,7 +431,10 @@ fn health_report_by_hand() {
     g.set(w, t64(&[1.0, 2.0, 2.0, 4.0], &[2, 2]));
     g.set(b, t64(&[f64::INFINITY, 0.0], &[2]));
     // w <- w - 0.1 g: the update has norm 0.5, the weight norm 5: ratio 0.1.
-    let new_w = store.value(w).sub(&g.get(w).unwrap().mul_scalar(0.1).unwrap()).unwrap();
+    let new_w = store
+        .value(w)
+        .sub(&g.get(w).unwrap().mul_scalar(0.1).unwrap())
+        .unwrap();
     store.set_value(w, new_w).unwrap();
 
     // A named ReLU records its share of zero outputs: [-1, 2, -3, 0] -> 3 of 4.
@@ -442,7 +467,10 @@ fn health_report_by_hand() {
     let table = r.table();
     assert!(table.contains("dead ReLU units in relu1: 75.0%"), "{table}");
     let row = table.lines().find(|l| l.starts_with("w ")).unwrap();
-    assert!(row.contains("5.0000e0") && row.contains("1.0000e-1"), "{row}");
+    assert!(
+        row.contains("5.0000e0") && row.contains("1.0000e-1"),
+        "{row}"
+    );
     let row = table.lines().find(|l| l.starts_with("unused")).unwrap();
     assert!(row.contains(" - "), "{row}");
 }

@@ -2,6 +2,9 @@
 //! forward plus backward. Criterion reports time per chain; divide by 1,000
 //! for the time per op (the `Throughput::Elements(1000)` line gives ops/s).
 
+// `criterion_group!` generates an undocumented function.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use heft::prelude::*;
 

@@ -2,6 +2,9 @@
 //! softmax cross-entropy, batch 64, f32 (forward, backward, update),
 //! on 1 and 2 threads. Throughput is in steps.
 
+// `criterion_group!` generates an undocumented function.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use heft_benches::mlp::{BenchMlp, BATCH};
 

@@ -158,6 +158,50 @@ impl<'a> Ctx<'a> {
         v
     }
 
+    /// Use `v` as parameter `id` for the rest of this step, instead of a
+    /// leaf made from the stored value.
+    ///
+    /// This lets a caller differentiate with respect to parameters on a tape
+    /// it owns: gradient checking a layer passes the parameter values as
+    /// extra inputs and binds the checker's vars here, so the layer's
+    /// parameter gradients are checked against finite differences. `v` must
+    /// have the stored value's shape and dtype; binding replaces any var the
+    /// step already used for `id` (bind before the forward pass).
+    ///
+    /// ```
+    /// use heft_nn::{Ctx, Mode, ParamKind, ParamStore};
+    /// use heft_autograd::Tape;
+    /// use heft_tensor::{DType, Tensor};
+    /// let mut store = ParamStore::new();
+    /// let w = store.add("w", Tensor::zeros(&[2], DType::F64), ParamKind::Weight).unwrap();
+    /// let tape = Tape::new();
+    /// let mine = tape.leaf(Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap());
+    /// let ctx = Ctx::new(&store, &tape, Mode::Train);
+    /// ctx.bind(w, mine.clone()).unwrap();
+    /// let loss = ctx.param(w).square().unwrap().sum_all().unwrap();
+    /// let g = tape.backward(&loss).unwrap();
+    /// assert_eq!(g.get(&mine).unwrap().to_vec::<f64>().unwrap(), vec![2.0, 4.0]);
+    /// ```
+    pub fn bind(&self, id: ParamId, v: Var) -> crate::Result<()> {
+        let p = self.store.param(id);
+        if p.value.shape() != v.shape() || p.value.dtype() != v.dtype() {
+            return Err(crate::NnError::Mismatch(format!(
+                "cannot bind `{}` ({:?} {}) to a var of {:?} {}",
+                p.name,
+                p.value.shape(),
+                p.value.dtype(),
+                v.shape(),
+                v.dtype()
+            )));
+        }
+        let mut leaves = self.leaves.borrow_mut();
+        if id.0 >= leaves.len() {
+            leaves.resize(id.0 + 1, None);
+        }
+        leaves[id.0] = Some(v);
+        Ok(())
+    }
+
     /// A constant input.
     pub fn input(&self, t: Tensor) -> Var {
         Var::constant(t)

@@ -39,7 +39,7 @@ impl MultiHeadSelfAttention {
         causal: bool,
         rng: &mut R,
     ) -> Result<Self> {
-        if heads == 0 || d_model % heads != 0 {
+        if heads == 0 || !d_model.is_multiple_of(heads) {
             return Err(NnError::Config {
                 layer: "MultiHeadSelfAttention",
                 msg: format!("d_model {d_model} is not divisible by {heads} heads"),

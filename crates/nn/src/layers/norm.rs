@@ -188,7 +188,10 @@ impl Module for BatchNorm {
             // Running statistics (no gradient).
             let store = ctx.store();
             let m = self.momentum;
-            let bm = mean.value().reshape(&[self.channels])?.to_dtype(DType::F32);
+            let rm = store.buffer(self.running_mean);
+            let rv = store.buffer(self.running_var);
+            // In the buffers' dtype (f32 as created, f64 after `to_dtype`).
+            let bm = mean.value().reshape(&[self.channels])?.to_dtype(rm.dtype());
             let unbiased = if n > 1 {
                 n as f64 / (n - 1) as f64
             } else {
@@ -198,9 +201,7 @@ impl Module for BatchNorm {
                 .value()
                 .reshape(&[self.channels])?
                 .mul_scalar(unbiased)?
-                .to_dtype(DType::F32);
-            let rm = store.buffer(self.running_mean);
-            let rv = store.buffer(self.running_var);
+                .to_dtype(rv.dtype());
             store.set_buffer(
                 self.running_mean,
                 rm.mul_scalar(1.0 - m)?.add(&bm.mul_scalar(m)?)?,

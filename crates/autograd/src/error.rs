@@ -21,7 +21,9 @@ pub enum AutogradError {
         nan: usize,
         /// Number of infinite elements.
         inf: usize,
-        /// Shapes of the op's inputs, e.g. `[2, 3], [3]`.
+        /// In the `forward` phase, the shapes of the op's inputs, e.g.
+        /// `[2, 3], [3]`; in the `backward` phase, the shape of the gradient
+        /// of the op's output.
         inputs: String,
     },
     /// Vars recorded on two different tapes were combined.

@@ -146,8 +146,9 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
 
 /// Check the gradients of `f` at `inputs` against central finite differences in f64.
 ///
-/// Inputs are converted to f64 (they may be strided views: the analytic pass
-/// sees them as given). Returns the report when every element passes, and
+/// Inputs are converted to f64. An f64 input may be a strided view, which
+/// the analytic pass sees as given; an input of another float dtype becomes
+/// a packed f64 copy. Returns the report when every element passes, and
 /// [`GradcheckError::Mismatch`] with the same report otherwise.
 pub fn gradcheck(
     f: impl Fn(&[Var]) -> crate::Result<Var>,

@@ -50,6 +50,11 @@ pub(crate) struct State {
     pub generation: u32,
     pub enabled: bool,
     pub anomaly: bool,
+    /// Nesting depth of `backward_opts` walks in progress. Anomaly mode does
+    /// not check the forward values of the ops a VJP runs (their creation
+    /// site is inside heft-autograd); the engine checks the gradients they
+    /// produce instead, and names the op being differentiated.
+    pub in_backward: u32,
 }
 
 pub(crate) struct Shared {
@@ -122,6 +127,7 @@ impl Tape {
                     generation: 0,
                     enabled: true,
                     anomaly: false,
+                    in_backward: 0,
                 }),
             }),
         }
@@ -201,9 +207,12 @@ impl Tape {
         }
     }
 
-    /// Anomaly mode: check every op's output and every gradient for NaN/Inf,
-    /// and fail with the op, its creation site and its input shapes.
-    /// Off by default; when off it costs one branch per op.
+    /// Anomaly mode: check the output of every op with a tracked input
+    /// (recording or not) and every gradient the backward pass produces for
+    /// NaN/Inf, and fail with the op, its creation site and the shapes
+    /// involved. Ops a VJP runs during backward are not checked themselves:
+    /// the gradients they produce are. Off by default; when off it costs one
+    /// branch per op.
     pub fn set_anomaly_detection(&self, on: bool) {
         self.shared.state.borrow_mut().anomaly = on;
     }
@@ -264,6 +273,7 @@ impl Tape {
         };
         let retain = opts.retain_graph || opts.create_graph;
         let _rec = self.set_recording(opts.create_graph);
+        let _walk = InBackward::enter(&self.shared);
         let mut slots: Vec<Option<Var>> = vec![None; root + 1];
         slots[root] = Some(Var::constant(seed));
         for i in (0..=root).rev() {
@@ -350,6 +360,22 @@ impl Tape {
         }
         grads.slots = slots;
         Ok(grads)
+    }
+}
+
+/// Marks a backward walk in progress until dropped.
+struct InBackward<'a>(&'a Shared);
+
+impl<'a> InBackward<'a> {
+    fn enter(shared: &'a Shared) -> InBackward<'a> {
+        shared.state.borrow_mut().in_backward += 1;
+        InBackward(shared)
+    }
+}
+
+impl Drop for InBackward<'_> {
+    fn drop(&mut self) {
+        self.0.state.borrow_mut().in_backward -= 1;
     }
 }
 

@@ -148,7 +148,7 @@ impl Var {
             return Err(AutogradError::StaleVar { op });
         };
         let mut st = shared.state.borrow_mut();
-        if st.anomaly {
+        if st.anomaly && st.in_backward == 0 {
             check_finite(&value, "forward", op, location, inputs)?;
         }
         if !st.enabled {

@@ -147,6 +147,29 @@ fn anomaly_mode_names_op_location_and_shapes() {
     let y = z.sqrt().unwrap().sum_all().unwrap();
     let e = tape.backward(&y).err().unwrap().to_string();
     assert!(e.starts_with("anomaly: backward of `sqrt`"), "{e}");
+    // A non-finite value inside a VJP is reported against the op being
+    // differentiated and its creation site, not the VJP's own ops.
+    let a = tape.leaf(t(&[0.0, 1.0, 2.0], &[3]));
+    let b = tape.leaf(t(&[0.5], &[1]));
+    let line = line!() + 1;
+    let y = a.pow(&b).unwrap().sum_all().unwrap();
+    let e = tape.backward(&y).err().unwrap().to_string();
+    assert!(e.starts_with("anomaly: backward of `pow`"), "{e}");
+    assert!(e.contains(&format!("engine.rs:{line}:")), "{e}");
+    // Ops built on private helpers (max/min, maximum/minimum, pooling)
+    // report the user's call site too.
+    let n = tape.leaf(t(&[f64::NAN, 1.0, 2.0, 3.0], &[1, 1, 2, 2]));
+    let line = line!() + 1;
+    let e = n.max(&[], false).err().unwrap().to_string();
+    assert!(e.starts_with("anomaly: forward of `max`"), "{e}");
+    assert!(e.contains(&format!("engine.rs:{line}:")), "{e}");
+    let line = line!() + 1;
+    let e = n.maximum(&n).err().unwrap().to_string();
+    assert!(e.contains(&format!("engine.rs:{line}:")), "{e}");
+    let line = line!() + 1;
+    let pooled = n.max_pool2d((2, 2), (1, 1), (0, 0));
+    let e = pooled.err().unwrap().to_string();
+    assert!(e.contains(&format!("engine.rs:{line}:")), "{e}");
     // Off by default: the same NaN goes through silently.
     let quiet = Tape::new();
     assert!(quiet.leaf(t(&[-1.0], &[1])).log().is_ok());

@@ -349,7 +349,8 @@ fn second_order() {
     let x = Tensor::from_vec(vec![0.3f64, -0.8, 1.1, 0.5, -1.3, 0.9], &[2, 3]).unwrap();
     let w = Tensor::from_vec(vec![0.2f64, -0.4, 0.7, 1.2, -0.5, 0.1], &[3, 2]).unwrap();
     let t = Tensor::from_vec(vec![1.0f64, 0.0], &[2]).unwrap();
-    let fs: Vec<(&str, Box<dyn Fn(&[Var]) -> Result<Var>>)> = vec![
+    type Fun = Box<dyn Fn(&[Var]) -> Result<Var>>;
+    let fs: Vec<(&str, Fun)> = vec![
         (
             "elementwise",
             Box::new(|v: &[Var]| {

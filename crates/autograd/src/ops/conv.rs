@@ -84,6 +84,7 @@ impl Var {
         }
     }
 
+    #[track_caller]
     fn pool2d(
         &self,
         kernel: (usize, usize),

@@ -412,6 +412,7 @@ impl Var {
         )
     }
 
+    #[track_caller]
     fn extremum2(&self, other: &Var, is_max: bool) -> Result<Var> {
         let op = if is_max { "maximum" } else { "minimum" };
         let value = if is_max {

@@ -54,6 +54,7 @@ impl Var {
         self.mean(&[], false)
     }
 
+    #[track_caller]
     fn extremum(&self, axes: &[isize], keepdim: bool, is_max: bool) -> Result<Var> {
         let op = if is_max { "max" } else { "min" };
         let value = if is_max {

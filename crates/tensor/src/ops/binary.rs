@@ -19,10 +19,32 @@ pub(crate) fn zip_map<T: Element, U: Element>(
     f: impl Fn(T, T) -> U + Sync,
 ) -> Result<Tensor> {
     let shape = broadcast_shapes(op, a.shape(), b.shape())?;
-    let la = a.layout().broadcast_to(&shape)?;
-    let lb = b.layout().broadcast_to(&shape)?;
     let (sa, _) = a.typed::<T>(op)?;
     let (sb, _) = b.typed::<T>(op)?;
+    // Fast paths for small packed operands: same shape, or one side a single element.
+    let n: usize = shape.iter().product();
+    if n < strided::PAR_THRESHOLD {
+        if let (Some(ra), Some(rb)) = (a.layout().contiguous_range(), b.layout().contiguous_range())
+        {
+            let (xa, xb) = (&sa[ra], &sb[rb]);
+            let v: Option<Vec<U>> = if xa.len() == n && xb.len() == n {
+                Some(xa.iter().zip(xb).map(|(&p, &q)| f(p, q)).collect())
+            } else if xa.len() == n && xb.len() == 1 {
+                let q = xb[0];
+                Some(xa.iter().map(|&p| f(p, q)).collect())
+            } else if xb.len() == n && xa.len() == 1 {
+                let p = xa[0];
+                Some(xb.iter().map(|&q| f(p, q)).collect())
+            } else {
+                None
+            };
+            if let Some(v) = v {
+                return Ok(Tensor::from_vec_unchecked(v, &shape));
+            }
+        }
+    }
+    let la = a.layout().broadcast_to(&shape)?;
+    let lb = b.layout().broadcast_to(&shape)?;
     let v = strided::fill(
         &shape,
         [(la.strides(), la.offset()), (lb.strides(), lb.offset())],

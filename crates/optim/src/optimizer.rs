@@ -1,0 +1,370 @@
+//! The [`Optimizer`] trait and the machinery every optimizer shares:
+//! skipping frozen and gradient-less parameters, checking gradients,
+//! per-parameter state keyed by parameter name, groups, save and restore.
+
+use crate::error::{OptimError, Result};
+use crate::groups::{ParamGroups, Resolved};
+use crate::state::OptimizerState;
+use heft_nn::{ParamGrads, ParamStore};
+use heft_tensor::{DType, Float, Tensor};
+use std::collections::BTreeMap;
+
+/// An optimizer: updates the parameters of a [`ParamStore`] in place from
+/// the gradients of one step.
+///
+/// Every step visits the trainable parameters that have a gradient (frozen
+/// parameters and parameters without a gradient are left alone, and their
+/// state does not advance) and runs one fused loop per parameter over its
+/// elements and state buffers. Parameters may be `f32` or `f64`; the
+/// gradient must have the parameter's shape and dtype.
+///
+/// Updating in place writes into the parameter's storage; if that storage is
+/// still shared (a live tape or a clone of the value), it is copied first
+/// (copy-on-write), so drop the step's [`Ctx`](heft_nn::Ctx) before stepping
+/// to avoid the copy.
+pub trait Optimizer {
+    /// Apply one update to every trainable parameter with a gradient.
+    ///
+    /// Gradients are all checked before any parameter changes: a gradient
+    /// whose shape or dtype differs from its parameter's is an error naming
+    /// the parameter, and nothing is updated.
+    fn step(&mut self, store: &mut ParamStore, grads: &ParamGrads) -> Result<()>;
+    /// The current base learning rate (groups multiply it by their `lr_mult`).
+    fn lr(&self) -> f64;
+    /// Set the base learning rate (what a [`Schedule`](crate::Schedule) drives).
+    fn set_lr(&mut self, lr: f64);
+    /// Number of `step` calls made (restored by [`load_state`](Self::load_state)).
+    fn num_steps(&self) -> u64;
+    /// The optimizer's name: `sgd`, `adam`, `adamw`, `rmsprop`, `adagrad`.
+    fn kind(&self) -> &'static str;
+    /// A snapshot of the state (buffers share storage with the optimizer's
+    /// until it next steps; then it copies on write).
+    fn state(&self) -> OptimizerState;
+    /// Restore a snapshot: the step count, every hyperparameter (learning
+    /// rate included) and every buffer. Parameter groups are not part of the
+    /// state; they stay as constructed. On error nothing changes.
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
+}
+
+/// The update rule of one optimizer: its hyperparameters and fused kernel.
+pub(crate) trait Rule: Clone {
+    /// The optimizer's name.
+    fn kind(&self) -> &'static str;
+    /// Base learning rate.
+    fn lr(&self) -> f64;
+    /// Set the base learning rate.
+    fn set_lr(&mut self, lr: f64);
+    /// Default weight decay (groups may override).
+    fn weight_decay(&self) -> f64;
+    /// Names of the per-parameter buffers, in the order `update` sees them.
+    fn buffer_names(&self) -> Vec<&'static str>;
+    /// Fresh buffers for a parameter (zeros unless the rule says otherwise).
+    fn init_state(&self, param: &Tensor) -> Vec<Tensor> {
+        self.buffer_names()
+            .iter()
+            .map(|_| Tensor::zeros(param.shape(), param.dtype()))
+            .collect()
+    }
+    /// One fused update of a parameter; `step` counts from 1.
+    fn update<T: Float>(
+        &self,
+        h: Resolved,
+        step: u64,
+        p: &mut [T],
+        g: &[T],
+        bufs: &mut [Tensor],
+    ) -> Result<()>;
+    /// Scalar hyperparameters (flags as 0 or 1).
+    fn hyper(&self) -> Vec<(&'static str, f64)>;
+    /// This rule with hyperparameters read from a saved list (validated).
+    fn with_hyper(&self, hyper: &[(String, f64)]) -> Result<Self>;
+}
+
+/// Look a saved hyperparameter up.
+pub(crate) fn hyper_get(kind: &str, hyper: &[(String, f64)], name: &str) -> Result<f64> {
+    hyper
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| OptimError::State(format!("{kind}: hyperparameter `{name}` is missing")))
+}
+
+/// The state of one parameter.
+#[derive(Clone, Debug)]
+struct ParamState {
+    step: u64,
+    bufs: Vec<Tensor>,
+}
+
+/// Groups, per-parameter state (by parameter name) and the step count.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Engine {
+    pub(crate) groups: ParamGroups,
+    state: BTreeMap<String, ParamState>,
+    pub(crate) steps: u64,
+}
+
+impl Engine {
+    pub(crate) fn new(groups: ParamGroups) -> Self {
+        Engine {
+            groups,
+            state: BTreeMap::new(),
+            steps: 0,
+        }
+    }
+
+    pub(crate) fn step<R: Rule>(
+        &mut self,
+        rule: &R,
+        store: &mut ParamStore,
+        grads: &ParamGrads,
+    ) -> Result<()> {
+        let nbuf = rule.buffer_names().len();
+        // Check everything before touching anything.
+        let mut work = Vec::new();
+        for (id, p) in store.iter() {
+            if !p.trainable {
+                continue;
+            }
+            let Some(g) = grads.get(id) else { continue };
+            if g.shape() != p.value.shape() || g.dtype() != p.value.dtype() {
+                return Err(OptimError::GradMismatch {
+                    param: p.name.clone(),
+                    param_shape: p.value.shape().into(),
+                    param_dtype: p.value.dtype(),
+                    grad_shape: g.shape().into(),
+                    grad_dtype: g.dtype(),
+                });
+            }
+            if !p.value.dtype().is_float_compute() {
+                return Err(OptimError::UnsupportedDType {
+                    param: p.name.clone(),
+                    dtype: p.value.dtype(),
+                });
+            }
+            if let Some(st) = self.state.get(&p.name) {
+                if st.bufs.len() != nbuf {
+                    return Err(OptimError::State(format!(
+                        "`{}` has {} buffers, {} expects {nbuf}",
+                        p.name,
+                        st.bufs.len(),
+                        rule.kind()
+                    )));
+                }
+                for (b, bn) in st.bufs.iter().zip(rule.buffer_names()) {
+                    if b.shape() != p.value.shape() || b.dtype() != p.value.dtype() {
+                        return Err(OptimError::State(format!(
+                            "buffer `{}.{bn}` is {} {:?} but the parameter is {} {:?}",
+                            p.name,
+                            b.dtype(),
+                            b.shape(),
+                            p.value.dtype(),
+                            p.value.shape()
+                        )));
+                    }
+                }
+            }
+            work.push(id);
+        }
+        let assign = self.groups.assignment(store.len());
+        for id in work {
+            let h = self
+                .groups
+                .resolve(assign[id.0], rule.lr(), rule.weight_decay());
+            let g = grads.get(id).expect("checked above").contiguous();
+            let param = store.param_mut(id);
+            if !self.state.contains_key(&param.name) {
+                self.state.insert(
+                    param.name.clone(),
+                    ParamState {
+                        step: 0,
+                        bufs: rule.init_state(&param.value),
+                    },
+                );
+            }
+            let st = self.state.get_mut(&param.name).expect("inserted above");
+            st.step += 1;
+            match param.value.dtype() {
+                DType::F32 => rule.update::<f32>(
+                    h,
+                    st.step,
+                    param.value.data_mut::<f32>()?,
+                    g.as_slice::<f32>()?,
+                    &mut st.bufs,
+                )?,
+                DType::F64 => rule.update::<f64>(
+                    h,
+                    st.step,
+                    param.value.data_mut::<f64>()?,
+                    g.as_slice::<f64>()?,
+                    &mut st.bufs,
+                )?,
+                _ => unreachable!("dtype checked above"),
+            }
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    pub(crate) fn export<R: Rule>(&self, rule: &R) -> OptimizerState {
+        let names = rule.buffer_names();
+        let mut buffers = Vec::new();
+        for (pname, st) in &self.state {
+            buffers.push((
+                format!("{pname}.step"),
+                Tensor::from_vec(vec![st.step as i64], &[1]).expect("one element"),
+            ));
+            for (bn, t) in names.iter().zip(&st.bufs) {
+                buffers.push((format!("{pname}.{bn}"), t.clone()));
+            }
+        }
+        OptimizerState {
+            kind: rule.kind().to_string(),
+            step: self.steps,
+            hyper: rule
+                .hyper()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            buffers,
+        }
+    }
+
+    pub(crate) fn import<R: Rule>(&mut self, rule: &mut R, s: &OptimizerState) -> Result<()> {
+        if s.kind != rule.kind() {
+            return Err(OptimError::State(format!(
+                "state of a `{}` optimizer cannot be loaded into `{}`",
+                s.kind,
+                rule.kind()
+            )));
+        }
+        let new_rule = rule.with_hyper(&s.hyper)?;
+        let names = new_rule.buffer_names();
+        type Partial = (Option<u64>, Vec<Option<Tensor>>);
+        let mut parts: BTreeMap<String, Partial> = BTreeMap::new();
+        for (full, t) in &s.buffers {
+            let Some((pname, bname)) = full.rsplit_once('.') else {
+                return Err(OptimError::State(format!(
+                    "buffer name `{full}` is not `<parameter>.<buffer>`"
+                )));
+            };
+            let entry = parts
+                .entry(pname.to_string())
+                .or_insert_with(|| (None, vec![None; names.len()]));
+            if bname == "step" {
+                let v = t.to_vec::<i64>().map_err(|_| {
+                    OptimError::State(format!("`{full}` must be an i64 tensor, not {}", t.dtype()))
+                })?;
+                match v.as_slice() {
+                    [n] if *n >= 0 => entry.0 = Some(*n as u64),
+                    _ => {
+                        return Err(OptimError::State(format!(
+                            "`{full}` must hold one non-negative step count"
+                        )))
+                    }
+                }
+            } else {
+                let Some(i) = names.iter().position(|n| *n == bname) else {
+                    return Err(OptimError::State(format!(
+                        "`{full}`: `{}` has no buffer `{bname}` (expects {names:?})",
+                        s.kind
+                    )));
+                };
+                if !t.dtype().is_float_compute() {
+                    return Err(OptimError::UnsupportedDType {
+                        param: full.clone(),
+                        dtype: t.dtype(),
+                    });
+                }
+                entry.1[i] = Some(t.contiguous());
+            }
+        }
+        let mut state = BTreeMap::new();
+        for (pname, (step, bufs)) in parts {
+            let step =
+                step.ok_or_else(|| OptimError::State(format!("`{pname}.step` is missing")))?;
+            let mut out = Vec::with_capacity(bufs.len());
+            for (b, bn) in bufs.into_iter().zip(&names) {
+                let b = b.ok_or_else(|| OptimError::State(format!("`{pname}.{bn}` is missing")))?;
+                if let Some(first) = out.first() {
+                    let first: &Tensor = first;
+                    if first.shape() != b.shape() || first.dtype() != b.dtype() {
+                        return Err(OptimError::State(format!(
+                            "the buffers of `{pname}` differ in shape or dtype"
+                        )));
+                    }
+                }
+                out.push(b);
+            }
+            state.insert(pname, ParamState { step, bufs: out });
+        }
+        *rule = new_rule;
+        self.state = state;
+        self.steps = s.step;
+        Ok(())
+    }
+}
+
+/// Implement [`Optimizer`] for a struct with fields `rule` (a [`Rule`]) and `engine`.
+macro_rules! impl_optimizer {
+    ($ty:ty) => {
+        impl $crate::optimizer::Optimizer for $ty {
+            fn step(
+                &mut self,
+                store: &mut heft_nn::ParamStore,
+                grads: &heft_nn::ParamGrads,
+            ) -> $crate::error::Result<()> {
+                self.engine.step(&self.rule, store, grads)
+            }
+            fn lr(&self) -> f64 {
+                $crate::optimizer::Rule::lr(&self.rule)
+            }
+            fn set_lr(&mut self, lr: f64) {
+                $crate::optimizer::Rule::set_lr(&mut self.rule, lr)
+            }
+            fn num_steps(&self) -> u64 {
+                self.engine.steps
+            }
+            fn kind(&self) -> &'static str {
+                $crate::optimizer::Rule::kind(&self.rule)
+            }
+            fn state(&self) -> $crate::state::OptimizerState {
+                self.engine.export(&self.rule)
+            }
+            fn load_state(
+                &mut self,
+                state: &$crate::state::OptimizerState,
+            ) -> $crate::error::Result<()> {
+                self.engine.import(&mut self.rule, state)
+            }
+        }
+
+        impl $ty {
+            /// Use these parameter groups (replacing any set before).
+            pub fn with_groups(mut self, groups: $crate::groups::ParamGroups) -> Self {
+                self.engine.groups = groups;
+                self
+            }
+
+            /// The parameter groups.
+            pub fn groups(&self) -> &$crate::groups::ParamGroups {
+                &self.engine.groups
+            }
+
+            /// Replace the parameter groups.
+            pub fn set_groups(&mut self, groups: $crate::groups::ParamGroups) {
+                self.engine.groups = groups;
+            }
+        }
+    };
+}
+pub(crate) use impl_optimizer;
+
+/// Error unless `x` is a non-negative number (NaN fails).
+pub(crate) fn check_nonneg(what: &'static str, name: &str, x: f64) -> Result<()> {
+    if x >= 0.0 {
+        Ok(())
+    } else {
+        Err(OptimError::config(what, format!("invalid {name} {x}")))
+    }
+}

@@ -47,7 +47,15 @@ impl OptKind {
         match self {
             OptKind::Sgd => 0.1,
             OptKind::Momentum => 0.02,
-            OptKind::Adam | OptKind::Adamw => 3e-3,
+            OptKind::Adam | OptKind::Adamw => 1e-2,
+        }
+    }
+
+    /// The weight decay used when `--weight-decay` is not given.
+    pub fn default_weight_decay(self) -> f64 {
+        match self {
+            OptKind::Adamw => 0.3,
+            _ => 1e-4,
         }
     }
 }
@@ -69,20 +77,21 @@ pub struct TrainArgs {
     #[arg(long, default_value = "128,64", value_name = "N,N,...")]
     pub hidden: String,
     /// Passes over the training split.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Rows per step.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Peak learning rate [default: 3e-3 for adam/adamw, 0.1 for sgd, 0.02 for momentum].
+    /// Peak learning rate [default: 0.01 for adam/adamw, 0.1 for sgd, 0.02 for momentum].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptKind::Adamw)]
     pub optimizer: OptKind,
-    /// Weight decay (decoupled for adamw, L2 otherwise; biases never decay).
-    #[arg(long, default_value_t = 1e-4)]
-    pub weight_decay: f64,
+    /// Weight decay (decoupled for adamw, L2 otherwise; biases never decay)
+    /// [default: 0.3 for adamw, 1e-4 otherwise].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
     /// Seed of the split, the initial weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -183,7 +192,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
         return Err(err(format!("--lr must be positive, got {lr}")));
     }
-    if !(a.weight_decay.is_finite() && a.weight_decay >= 0.0) {
+    let weight_decay = a.weight_decay.unwrap_or(a.optimizer.default_weight_decay());
+    if !(weight_decay.is_finite() && weight_decay >= 0.0) {
         return Err(err("--weight-decay must be zero or positive"));
     }
     let hidden = parse_hidden(&a.hidden)?;
@@ -221,7 +231,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let mlp = Mlp::new(&mut store, &sizes, &mut rng)?;
     let counts = store.counts();
 
-    let mut opt = make_optimizer(a.optimizer, lr, a.weight_decay, &store)?;
+    let mut opt = make_optimizer(a.optimizer, lr, weight_decay, &store)?;
     let steps_per_epoch = train.rows().div_ceil(a.batch_size);
     let total_steps = steps_per_epoch * a.epochs;
     let schedule = CosineAnnealing::new(lr, total_steps, 0.0)?;
@@ -313,7 +323,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         ("classes".to_string(), classes.to_string()),
         ("optimizer".to_string(), a.optimizer.name().to_string()),
         ("lr".to_string(), lr.to_string()),
-        ("weight_decay".to_string(), a.weight_decay.to_string()),
+        ("weight_decay".to_string(), weight_decay.to_string()),
         ("epochs".to_string(), a.epochs.to_string()),
         ("batch_size".to_string(), a.batch_size.to_string()),
         ("seed".to_string(), a.seed.to_string()),
@@ -353,7 +363,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             "batch_size": a.batch_size,
             "optimizer": a.optimizer.name(),
             "lr": lr,
-            "weight_decay": a.weight_decay,
+            "weight_decay": weight_decay,
             "seed": a.seed,
             "threads": rayon::current_num_threads(),
             "architecture": mlp.architecture(),
@@ -382,7 +392,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         mlp.architecture(),
         a.optimizer.name(),
         lr,
-        a.weight_decay,
+        weight_decay,
         a.batch_size
     );
     println!(

@@ -32,11 +32,14 @@ fn fmt_tick(v: f64, percent: bool) -> String {
     }
 }
 
+/// A named, coloured series of `(epoch, value)` points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 /// One panel: series of `(epoch, value)` with colours and a legend.
 fn panel(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     title: &str,
-    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+    series: &[Series<'_>],
     y: (f64, f64),
     epochs: usize,
     percent: bool,

@@ -292,7 +292,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             opt.step(&mut store, &grads)?;
             step += 1;
             bar.inc(1);
-            if step % 8 == 0 {
+            if step.is_multiple_of(8) {
                 bar.set_message(format!(
                     "loss {:.4}  acc {:5.1}%",
                     loss_sum / seen as f64,

@@ -1,0 +1,84 @@
+//! A tiny 5x7 pixel font for plot labels.
+//!
+//! plotters draws text through font-kit (system fontconfig and freetype),
+//! which would make the build need system libraries; the curves only need
+//! numbers and a few words, so heft draws them itself, pixel by pixel.
+//! Characters without a glyph are drawn as blanks.
+
+/// Width of a glyph in font pixels (plus one of spacing when drawn).
+pub const W: i32 = 5;
+
+/// The rows of a glyph, 5 bits each, most significant bit on the left.
+fn glyph(c: char) -> [u8; 7] {
+    match c {
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1E, 0x01, 0x01, 0x0E, 0x01, 0x01, 0x1E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        '.' => [0, 0, 0, 0, 0, 0x0C, 0x0C],
+        '%' => [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
+        '-' => [0, 0, 0, 0x1F, 0, 0, 0],
+        '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
+        ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
+        'a' => [0, 0, 0x0E, 0x01, 0x0F, 0x11, 0x0F],
+        'c' => [0, 0, 0x0E, 0x10, 0x10, 0x11, 0x0E],
+        'e' => [0, 0, 0x0E, 0x11, 0x1F, 0x10, 0x0E],
+        'h' => [0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11],
+        'i' => [0x04, 0, 0x0C, 0x04, 0x04, 0x04, 0x0E],
+        'l' => [0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        'n' => [0, 0, 0x16, 0x19, 0x11, 0x11, 0x11],
+        'o' => [0, 0, 0x0E, 0x11, 0x11, 0x11, 0x0E],
+        'p' => [0, 0, 0x1E, 0x11, 0x1E, 0x10, 0x10],
+        'r' => [0, 0, 0x16, 0x19, 0x10, 0x10, 0x10],
+        's' => [0, 0, 0x0E, 0x10, 0x0E, 0x01, 0x1E],
+        't' => [0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06],
+        'u' => [0, 0, 0x11, 0x11, 0x11, 0x13, 0x0D],
+        'y' => [0, 0, 0x11, 0x11, 0x0F, 0x01, 0x0E],
+        _ => [0; 7],
+    }
+}
+
+/// Width in screen pixels of `text` drawn at `scale`.
+pub fn width(text: &str, scale: i32) -> i32 {
+    let n = text.chars().count() as i32;
+    if n == 0 {
+        0
+    } else {
+        (n * (W + 1) - 1) * scale
+    }
+}
+
+/// Call `put(x, y)` for every screen pixel of `text` with its top-left corner at `(x, y)`.
+pub fn render(text: &str, x: i32, y: i32, scale: i32, mut put: impl FnMut(i32, i32)) {
+    for (i, c) in text.chars().enumerate() {
+        let gx = x + i as i32 * (W + 1) * scale;
+        for (row, bits) in glyph(c).iter().enumerate() {
+            for col in 0..W {
+                if bits & (1 << (W - 1 - col)) != 0 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            put(gx + col * scale + dx, y + row as i32 * scale + dy);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_pixel_per_bit() {
+        let mut n = 0;
+        super::render("1", 0, 0, 1, |_, _| n += 1);
+        assert_eq!(n, 1 + 2 + 1 + 1 + 1 + 1 + 3);
+        assert_eq!(super::width("ab", 2), 22);
+    }
+}

@@ -194,6 +194,20 @@ fn default_train_on_embedded_digits() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// The acceptance bar: the default run (MLP, AdamW, stratified 80/20
+/// split) reaches at least 97% test accuracy; scikit-learn's MLPClassifier
+/// reaches 97.5% on the same split. Seeds 0..9 measured 97.2-99.7%.
+#[test]
+fn default_train_reaches_97_percent_on_digits() {
+    let d = dir("digits97");
+    let model = d.join("digits.safetensors");
+    let t = ok_json(&["train", "--seed", "0", "--json", "--out", s(&model)]);
+    let acc = t["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.97, "test accuracy {acc}");
+    assert_eq!(t["test_rows"].as_u64().unwrap(), 359);
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn errors_are_one_line() {
     let d = dir("errors");

@@ -54,6 +54,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::Path;
 
+/// Named tensors, in file order.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
+/// A file's `__metadata__` string map.
+pub type Metadata = BTreeMap<String, String>;
+
 /// The format version heft writes in its metadata (`format_version`).
 pub const FORMAT_VERSION: &str = "1";
 
@@ -302,7 +308,7 @@ pub fn decode(name: &str, dtype: &str, shape: &[usize], bytes: &[u8]) -> Result<
 }
 
 /// Load every tensor and the metadata of a safetensors file (validated by the `safetensors` crate).
-pub fn load_file(path: &Path) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+pub fn load_file(path: &Path) -> Result<(NamedTensors, Metadata)> {
     let header = read_header(path)?;
     let bytes = std::fs::read(path).map_err(|e| file_err(path, e.to_string()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)

@@ -31,7 +31,9 @@ fn bench(c: &mut Criterion) {
     let k = Tensor::from_vec(vec![0.1f32], &[1]).unwrap();
     let mut g = c.benchmark_group("tape");
     g.throughput(Throughput::Elements(OPS as u64));
-    g.bench_function("chain_1000_ops_forward_backward", |b| b.iter(|| chain(&x, &k)));
+    g.bench_function("chain_1000_ops_forward_backward", |b| {
+        b.iter(|| chain(&x, &k))
+    });
     g.bench_function("chain_1000_ops_forward_only", |b| {
         b.iter(|| {
             let tape = Tape::new();
@@ -39,7 +41,15 @@ fn bench(c: &mut Criterion) {
             let cv = tape.constant(k.clone());
             let mut y = xv.clone();
             for _ in 0..OPS / 4 {
-                y = y.mul(&xv).unwrap().add(&cv).unwrap().mul_scalar(0.5).unwrap().tanh().unwrap();
+                y = y
+                    .mul(&xv)
+                    .unwrap()
+                    .add(&cv)
+                    .unwrap()
+                    .mul_scalar(0.5)
+                    .unwrap()
+                    .tanh()
+                    .unwrap();
             }
             y.value().item::<f32>().unwrap()
         })

@@ -12,7 +12,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
     g.throughput(Throughput::Elements(1));
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         let mut m = BenchMlp::new(0);
         g.bench_function(format!("mlp_784_256_128_10_b{BATCH}_sgd_{threads}t"), |b| {
             pool.install(|| b.iter(|| m.step()))

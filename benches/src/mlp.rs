@@ -21,15 +21,33 @@ impl BenchMlp {
     pub fn new(seed: u64) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut store = ParamStore::new();
-        let he = Init::KaimingNormal { mode: FanMode::FanIn, nonlinearity: Nonlinearity::Relu };
-        let mut lin = |name: &str, i: usize, o: usize| {
-            Linear::with_init(&mut store, name, i, o, true, he, Init::Zeros, &mut rng).expect("valid layer")
+        let he = Init::KaimingNormal {
+            mode: FanMode::FanIn,
+            nonlinearity: Nonlinearity::Relu,
         };
-        let layers = [lin("fc1", 784, 256), lin("fc2", 256, 128), lin("fc3", 128, 10)];
+        let mut lin = |name: &str, i: usize, o: usize| {
+            Linear::with_init(&mut store, name, i, o, true, he, Init::Zeros, &mut rng)
+                .expect("valid layer")
+        };
+        let layers = [
+            lin("fc1", 784, 256),
+            lin("fc2", 256, 128),
+            lin("fc3", 128, 10),
+        ];
         let x = Tensor::randn(&[BATCH, 784], 0.0, 1.0, DType::F32, &mut rng).expect("valid");
-        let y = Tensor::from_vec((0..BATCH as i64).map(|i| i % 10).collect::<Vec<_>>(), &[BATCH]).expect("valid");
+        let y = Tensor::from_vec(
+            (0..BATCH as i64).map(|i| i % 10).collect::<Vec<_>>(),
+            &[BATCH],
+        )
+        .expect("valid");
         let opt = Sgd::new(SgdConfig::new(0.01)).expect("valid lr");
-        BenchMlp { store, layers, opt, x, y }
+        BenchMlp {
+            store,
+            layers,
+            opt,
+            x,
+            y,
+        }
     }
 
     /// One step; returns the loss.

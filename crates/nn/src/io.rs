@@ -302,6 +302,8 @@ pub fn decode(name: &str, dtype: &str, shape: &[usize], bytes: &[u8]) -> Result<
 }
 
 /// Load every tensor and the metadata of a safetensors file (validated by the `safetensors` crate).
+// The (tensors, metadata) pair is the public signature; an alias would only hide it.
+#[allow(clippy::type_complexity)]
 pub fn load_file(path: &Path) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
     let header = read_header(path)?;
     let bytes = std::fs::read(path).map_err(|e| file_err(path, e.to_string()))?;

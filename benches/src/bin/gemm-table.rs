@@ -2,7 +2,10 @@
 //! `matrixmultiply`, as GFLOP/s medians, plus heft's share of the measured
 //! single-core FMA peak.
 //!
-//! `cargo run --release -p heft-benches --bin gemm-table [-- --quick]`
+//! `cargo run --release -p heft-benches --bin gemm-table [-- --quick] [--mlp-step]`
+//!
+//! `--mlp-step` runs only the eight products of one training step of the
+//! benchmark MLP (784-256-128-10, batch 64), in the layouts the step uses.
 //!
 //! `matrixmultiply` reads its thread count once per process from
 //! `MATMUL_NUM_THREADS`, so the table runs each thread count in a child
@@ -52,7 +55,21 @@ fn measure<T: BenchElem>(
     times.map(|mut t| flops / median(&mut t) / 1e9)
 }
 
-fn child(threads: usize, quick: bool) {
+/// The products of one step of the benchmark MLP (batch 64), as
+/// `((m, n, k), layout)`: forward `x W^T` (NT), backward `dX = dY W` (NN) and
+/// `dW = dY^T x` (TN).
+const MLP_STEP: [((usize, usize, usize), Layout); 8] = [
+    ((64, 256, 784), Layout::NT),
+    ((64, 128, 256), Layout::NT),
+    ((64, 10, 128), Layout::NT),
+    ((64, 128, 10), Layout::NN),
+    ((64, 256, 128), Layout::NN),
+    ((10, 128, 64), Layout::TN),
+    ((128, 256, 64), Layout::TN),
+    ((256, 784, 64), Layout::TN),
+];
+
+fn child(threads: usize, quick: bool, mlp_step: bool) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -77,6 +94,20 @@ fn child(threads: usize, quick: bool) {
             square as u8
         );
     };
+    if mlp_step {
+        pool.install(|| {
+            for ((m, n, k), layout) in MLP_STEP {
+                emit(
+                    "f32",
+                    (m, n, k),
+                    layout,
+                    measure::<f32>(m, n, k, layout, threads, quick),
+                    false,
+                );
+            }
+        });
+        return;
+    }
     pool.install(|| {
         for &s in squares {
             if threads > 1 && s < 512 {
@@ -139,12 +170,13 @@ fn parse(line: &str) -> Option<Row> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let mlp_step = args.iter().any(|a| a == "--mlp-step");
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let threads = args
             .get(i + 1)
             .and_then(|t| t.parse().ok())
             .expect("--child N");
-        child(threads, quick);
+        child(threads, quick, mlp_step);
         return;
     }
 
@@ -167,6 +199,9 @@ fn main() {
             .env("MATMUL_NUM_THREADS", threads.to_string());
         if quick {
             cmd.arg("--quick");
+        }
+        if mlp_step {
+            cmd.arg("--mlp-step");
         }
         let out = cmd.output().expect("run child");
         if !out.status.success() {

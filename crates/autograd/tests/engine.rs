@@ -257,3 +257,35 @@ fn third_order_through_create_graph() {
     assert!((g2.value().to_vec::<f64>().unwrap()[0] - 12.0 * 1.5f64.powi(2)).abs() < 1e-12);
     assert!((g3.get(&x).unwrap().to_vec::<f64>().unwrap()[0] - 24.0 * 1.5).abs() < 1e-12);
 }
+
+#[test]
+fn linear_weight_gradient_through_transposed_view_is_contiguous_and_correct() {
+    // y = x w^T (a Linear layer): dW = dY^T x, which the matmul VJP produces
+    // in w's own (row-major) storage order, so no transposing copy is needed.
+    let (m, k, n) = (5, 7, 3);
+    let xv: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+    let wv: Vec<f64> = (0..n * k).map(|i| (i as f64 * 0.91).cos()).collect();
+    let gv: Vec<f64> = (0..m * n).map(|i| i as f64 * 0.25 - 1.0).collect();
+    let tape = Tape::new();
+    let x = tape.leaf(t(&xv, &[m, k]));
+    let w = tape.leaf(t(&wv, &[n, k]));
+    let y = x.matmul(&w.t().unwrap()).unwrap();
+    let g = tape.backward_with(&y, &t(&gv, &[m, n])).unwrap();
+    let gw = g.get(&w).unwrap();
+    assert_eq!(gw.shape(), &[n, k]);
+    assert!(gw.is_contiguous());
+    let gw = gw.to_vec::<f64>().unwrap();
+    for o in 0..n {
+        for i in 0..k {
+            let e: f64 = (0..m).map(|b| gv[b * n + o] * xv[b * k + i]).sum();
+            assert!((gw[o * k + i] - e).abs() < 1e-12, "dW[{o},{i}]");
+        }
+    }
+    let gx = g.get(&x).unwrap().to_vec::<f64>().unwrap();
+    for b in 0..m {
+        for i in 0..k {
+            let e: f64 = (0..n).map(|o| gv[b * n + o] * wv[o * k + i]).sum();
+            assert!((gx[b * k + i] - e).abs() < 1e-12, "dX[{b},{i}]");
+        }
+    }
+}

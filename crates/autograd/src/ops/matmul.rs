@@ -4,6 +4,9 @@
 //! GEMM kernel reads them in place). Broadcast batch dims are summed back
 //! by the engine. A batched left operand times a 2-D right operand is
 //! folded into one 2-D product, so `dB` is one GEMM, not a batch of them.
+//! When a 2-D `B` is itself a transposed view of a contiguous matrix (a
+//! Linear layer's `x w^T`), `dB` is computed as `(dC^T A)^T` so it comes out
+//! in `w`'s storage order and the optimizer needs no transposing copy.
 
 use crate::error::Result;
 use crate::var::Var;
@@ -61,7 +64,17 @@ impl Var {
                     None
                 };
                 let gb = if tb {
-                    Some(a.t()?.matmul(c.grad)?)
+                    let bv = b.value();
+                    if bv.ndim() == 2 && !bv.is_contiguous() && bv.t()?.is_contiguous() {
+                        // B is a transposed view of a contiguous matrix (e.g. a
+                        // Linear weight used as `w.t()`): compute `(dC^T A)^T`,
+                        // a view whose storage is row-major in B's own order,
+                        // so the gradient that reaches the weight is contiguous
+                        // and needs no strided copy later (same sums, same order).
+                        Some(c.grad.t()?.matmul(&a)?.t()?)
+                    } else {
+                        Some(a.t()?.matmul(c.grad)?)
+                    }
                 } else {
                     None
                 };

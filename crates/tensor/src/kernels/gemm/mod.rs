@@ -170,6 +170,8 @@ pub(crate) struct Kernel<T> {
     pub nc: usize,
     /// The microkernel.
     pub ukr: Ukr<T>,
+    /// The transposing pack (row-major A, column-major B).
+    pub tpack: pack::Gather<T>,
 }
 
 /// Element types with GEMM kernels (f32 and f64).
@@ -247,6 +249,7 @@ static PORTABLE_F32: Kernel<f32> = Kernel {
     mc: 128,
     nc: 1024,
     ukr: portable::ukr_f32,
+    tpack: pack::gather::<f32>,
 };
 static PORTABLE_F64: Kernel<f64> = Kernel {
     mr: portable::MR,
@@ -255,6 +258,7 @@ static PORTABLE_F64: Kernel<f64> = Kernel {
     mc: 128,
     nc: 512,
     ukr: portable::ukr_f64,
+    tpack: pack::gather::<f64>,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F32: Kernel<f32> = Kernel {
@@ -264,6 +268,7 @@ static AVX2_F32: Kernel<f32> = Kernel {
     mc: 6 * 24,
     nc: 1024,
     ukr: avx2::ukr_f32,
+    tpack: pack::gather::<f32>,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F64: Kernel<f64> = Kernel {
@@ -273,6 +278,7 @@ static AVX2_F64: Kernel<f64> = Kernel {
     mc: 6 * 24,
     nc: 512,
     ukr: avx2::ukr_f64,
+    tpack: pack::gather::<f64>,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F32: Kernel<f32> = Kernel {
@@ -282,6 +288,7 @@ static AVX512_F32: Kernel<f32> = Kernel {
     mc: 14 * 12,
     nc: 1024,
     ukr: avx512::ukr_f32,
+    tpack: avx512::gather_f32,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F64: Kernel<f64> = Kernel {
@@ -291,6 +298,7 @@ static AVX512_F64: Kernel<f64> = Kernel {
     mc: 14 * 12,
     nc: 512,
     ukr: avx512::ukr_f64,
+    tpack: pack::gather::<f64>,
 };
 
 macro_rules! impl_elem {
@@ -634,11 +642,11 @@ fn gemm_packed<T: Elem>(
             for pb in 0..k_blocks {
                 let p0 = pb * kc_max;
                 let kc = kc_max.min(k - p0);
-                pack::pack_b(bbuf, b, p0, kc, jc, nc, nr);
+                pack::pack_b(bbuf, b, p0, kc, jc, nc, nr, kern.tpack);
                 let acc = accumulate || pb > 0;
                 for ic in (0..m).step_by(kern.mc) {
                     let mc = kern.mc.min(m - ic);
-                    pack::pack_a(abuf, a, ic, mc, p0, kc, mr);
+                    pack::pack_a(abuf, a, ic, mc, p0, kc, mr, kern.tpack);
                     // The A micro-panel (the broadcast side, loaded most
                     // often) stays in L1 while B micro-panels stream from L2.
                     for ir in 0..mc.div_ceil(mr) {

@@ -8,6 +8,11 @@
 use super::Elem;
 use crate::kernels::MatRef;
 
+/// A transposing pack (see [`gather`] for the contract): `(panel, src,
+/// stride, lines, kc, width)`. Each [`super::Kernel`] names its own, so SIMD
+/// paths can transpose in registers while the portable path keeps [`gather`].
+pub(crate) type Gather<T> = fn(&mut [T], &[T], usize, usize, usize, usize);
+
 /// Packs `A[i0 .. i0 + mc, p0 .. p0 + kc]` into `dst`.
 ///
 /// Layout: `ceil(mc / mr)` micro-panels of `mr * kc` elements each; inside a
@@ -20,6 +25,7 @@ pub(super) fn pack_a<T: Elem>(
     p0: usize,
     kc: usize,
     mr: usize,
+    tpack: Gather<T>,
 ) {
     let (rs, cs) = (a.rs, a.cs);
     let panels = mc.div_ceil(mr);
@@ -35,7 +41,7 @@ pub(super) fn pack_a<T: Elem>(
         } else if cs == 1 {
             // Row-major A: gather from `rows` contiguous row streams, writing
             // the panel sequentially.
-            gather(panel, &a.data[base..], rs, rows, kc, mr);
+            tpack(panel, &a.data[base..], rs, rows, kc, mr);
         } else {
             for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
                 for (i, o) in out.iter_mut().enumerate() {
@@ -62,6 +68,7 @@ pub(super) fn pack_b<T: Elem>(
     j0: usize,
     nc: usize,
     nr: usize,
+    tpack: Gather<T>,
 ) {
     let (rs, cs) = (b.rs, b.cs);
     let panels = nc.div_ceil(nr);
@@ -77,7 +84,7 @@ pub(super) fn pack_b<T: Elem>(
         } else if rs == 1 {
             // Column-major / transposed B: gather from `cols` contiguous
             // column streams, writing the panel sequentially.
-            gather(panel, &b.data[base..], cs, cols, kc, nr);
+            tpack(panel, &b.data[base..], cs, cols, kc, nr);
         } else {
             for (p, out) in panel.chunks_exact_mut(nr).enumerate() {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -166,7 +173,8 @@ fn copy_runs_dyn<T: Elem>(
 ///
 /// Reads `lines` contiguous streams in step (8 values from each at a time)
 /// and writes the panel in order, which keeps both sides cache friendly.
-fn gather<T: Elem>(
+/// This is the portable version; `avx512::gather_f32` transposes in registers.
+pub(crate) fn gather<T: Elem>(
     panel: &mut [T],
     src: &[T],
     stride: usize,

@@ -276,7 +276,10 @@ impl Layout {
         let len = (end - start).div_ceil(step);
         let mut l = self.clone();
         l.shape[ax] = len;
-        l.strides[ax] = self.strides[ax] * step;
+        // A step at or past the end keeps one element, whose stride is never
+        // used: saturate instead of overflowing (a non-empty view with two or
+        // more elements has `stride * step` inside its storage).
+        l.strides[ax] = self.strides[ax].saturating_mul(step);
         // As in `narrow`: an empty view keeps its offset.
         if l.numel() > 0 {
             l.offset += start * self.strides[ax];
@@ -447,6 +450,22 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slice_with_a_huge_step_keeps_one_element() {
+        // Found by fuzzing: `stride * step` overflowed.
+        let l = Layout::contiguous(&[3, 4])
+            .slice(0, 1, 3, usize::MAX)
+            .unwrap();
+        assert_eq!(l.shape(), &[1, 4]);
+        assert_eq!(l.offset(), 4);
+        let t = crate::Tensor::arange(0.0, 12.0, 1.0, crate::DType::F64)
+            .unwrap()
+            .reshape(&[3, 4])
+            .unwrap();
+        let s = t.slice(-1, 2, 4, usize::MAX - 1).unwrap();
+        assert_eq!(s.to_vec::<f64>().unwrap(), vec![2.0, 6.0, 10.0]);
+    }
 
     #[test]
     fn reshape_view_of_transposed_splits_a_dim() {

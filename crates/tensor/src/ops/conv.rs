@@ -100,8 +100,9 @@ fn check_geometry(
             format!(
                 "kernel {kernel:?} with dilation {:?} is larger than the padded input ({}, {})",
                 p.dilation,
-                h + 2 * p.padding.0,
-                w + 2 * p.padding.1
+                // Wide enough that huge paddings cannot overflow the message.
+                h as u128 + 2 * p.padding.0 as u128,
+                w as u128 + 2 * p.padding.1 as u128
             ),
         )
     })
@@ -490,6 +491,21 @@ mod tests {
 
     fn f(v: Vec<f64>, s: &[usize]) -> Tensor {
         Tensor::from_vec(v, s).unwrap()
+    }
+
+    #[test]
+    fn huge_padding_is_an_error_not_an_overflow() {
+        // Found by fuzzing: the error message computed `h + 2 * padding` and overflowed.
+        let x = Tensor::ones(&[1, 1, 2, 2], DType::F32);
+        let p = Conv2dParams {
+            padding: (usize::MAX, 0),
+            ..Default::default()
+        };
+        let e = x.unfold2d((3, 3), p, 0.0).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("({}, 2)", 2 + 2 * usize::MAX as u128)),
+            "{e}"
+        );
     }
 
     #[test]

@@ -56,13 +56,15 @@ impl<'a> Input<'a> {
         (self.byte() % n) as usize
     }
 
-    /// A small size, `0..=7`, or now and then one that overflows every product.
+    /// A small size, `0..=7`, or now and then one of at least 2^63, so any
+    /// non-empty buffer of that many elements overflows `isize::MAX` bytes (a
+    /// real but merely too-large allocation would abort, not panic).
     pub fn size(&mut self) -> usize {
         match self.byte() {
             b @ 0..=247 => (b % 8) as usize,
             248 | 249 => usize::MAX,
             250 | 251 => usize::MAX / 2 + 1,
-            252 | 253 => 1 << 62,
+            252 | 253 => 3 << 62,
             _ => usize::MAX - 1,
         }
     }
@@ -86,7 +88,14 @@ impl<'a> Input<'a> {
 
     /// One of the dtypes the ops are defined on (or not).
     pub fn dtype(&mut self) -> DType {
-        [DType::F32, DType::F64, DType::I64, DType::F32, DType::F64, DType::Bool][self.below(6)]
+        [
+            DType::F32,
+            DType::F64,
+            DType::I64,
+            DType::F32,
+            DType::F64,
+            DType::Bool,
+        ][self.below(6)]
     }
 
     /// A packed tensor of small integer values `-3..=3` (exact in every dtype).
@@ -186,7 +195,10 @@ pub fn check_tensor(t: &Tensor) {
             rem /= t.shape()[a];
         }
         let g = t.get_f64(&idx).expect("index in bounds");
-        assert!(g.to_bits() == x.to_bits(), "get_f64{idx:?} = {g}, to_vec has {x}");
+        assert!(
+            g.to_bits() == x.to_bits(),
+            "get_f64{idx:?} = {g}, to_vec has {x}"
+        );
     }
 }
 
@@ -445,7 +457,11 @@ pub fn ops_args(data: &[u8]) {
         }
         8 => {
             let x = r.maybe_view(4, 4);
-            let n = if r.below(4) == 0 { r.below(6) } else { x.ndim() };
+            let n = if r.below(4) == 0 {
+                r.below(6)
+            } else {
+                x.ndim()
+            };
             let pads: Vec<(usize, usize)> = (0..n).map(|_| r.pair()).collect();
             let value = r.byte() as f64 - 128.0;
             if let Ok(y) = x.pad(&pads, value) {

@@ -302,6 +302,18 @@ impl Layout {
         if m > n {
             return Err(err());
         }
+        if shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_none()
+        {
+            return Err(TensorError::shapes(
+                "broadcast_to",
+                &self.shape,
+                shape,
+                "the element count overflows usize",
+            ));
+        }
         let mut strides: Shape = SmallVec::from_elem(0, n);
         for i in 0..m {
             let (src, dst) = (self.shape[i], shape[n - m + i]);
@@ -450,6 +462,25 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broadcast_to_an_overflowing_shape_is_an_error() {
+        // Found by fuzzing: the view was made and its `numel()` then overflowed.
+        let l = Layout::contiguous(&[1, 1]);
+        assert!(l.broadcast_to(&[1 << 63, 2]).is_err());
+        assert!(l.broadcast_to(&[3, usize::MAX, usize::MAX]).is_err());
+        // Huge but countable, or empty, is fine (no element is ever stored).
+        assert_eq!(
+            l.broadcast_to(&[usize::MAX, 1]).unwrap().numel(),
+            usize::MAX
+        );
+        assert_eq!(
+            l.broadcast_to(&[0, usize::MAX, usize::MAX])
+                .unwrap()
+                .numel(),
+            0
+        );
+    }
 
     #[test]
     fn slice_with_a_huge_step_keeps_one_element() {

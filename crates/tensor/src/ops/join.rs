@@ -252,8 +252,16 @@ impl Tensor {
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| TensorError::shape(op, self.shape(), "padded size overflows"))?;
         let ost = contiguous_strides(&out_shape);
-        let start: usize = pads.iter().zip(&ost).map(|(p, s)| p.0 * s).sum();
+        // Nothing is copied into an empty output, whose strides may be saturated.
+        let start: usize = if n == 0 {
+            0
+        } else {
+            pads.iter().zip(&ost).map(|(p, s)| p.0 * s).sum()
+        };
         any_dispatch!(self.dtype(), T => {
+            if n.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+                return Err(TensorError::shape(op, self.shape(), "padded size is too large"));
+            }
             let mut v: Vec<T> = vec![T::from_f64(value); n];
             let (s, l) = self.typed::<T>(op)?;
             copy_into(&mut v, &ost, start, s, l);
@@ -337,6 +345,17 @@ mod tests {
         assert!(x.split(&[3, 3], 0).is_err());
         assert!(x.split_size(0, 0).is_err());
         assert!(x.chunk(0, 0).is_err());
+    }
+
+    #[test]
+    fn pad_to_an_impossible_size_is_an_error() {
+        // Found by fuzzing: 2^63 f32 elements fit usize but not a Vec.
+        let x = Tensor::ones(&[1, 1], crate::DType::F32);
+        assert!(x.pad(&[(1 << 63, 0), (0, 0)], 0.0).is_err());
+        // An empty result is fine whatever the padding, and computes no offset.
+        let e = Tensor::ones(&[1, 0, 1], crate::DType::F32);
+        let p = e.pad(&[(1 << 63, 0), (0, 0), (5, 0)], 0.0).unwrap();
+        assert_eq!(p.shape(), &[(1 << 63) + 1, 0, 6]);
     }
 
     #[test]

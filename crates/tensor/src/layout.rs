@@ -353,7 +353,7 @@ impl Layout {
         let ax = normalize_axis_rank("unsqueeze", axis, self.ndim() + 1, &self.shape)?;
         let mut l = self.clone();
         let stride = if ax < self.ndim() {
-            self.strides[ax] * self.shape[ax]
+            self.strides[ax].saturating_mul(self.shape[ax])
         } else {
             1
         };
@@ -480,6 +480,15 @@ mod tests {
                 .numel(),
             0
         );
+    }
+
+    #[test]
+    fn unsqueeze_of_an_empty_tensor_with_huge_dims() {
+        // Empty layouts have saturated strides; unsqueeze must not overflow on them.
+        let l = Layout::contiguous(&[0, 1 << 63, 4]);
+        let u = l.unsqueeze(1).unwrap();
+        assert_eq!(u.shape(), &[0, 1, 1 << 63, 4]);
+        assert_eq!(u.numel(), 0);
     }
 
     #[test]

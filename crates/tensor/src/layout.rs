@@ -102,6 +102,20 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The element count of a new buffer of `shape`, or an error naming `op`
+/// when that many elements of `dtype` could not exist (the count overflows
+/// or the buffer would exceed `isize::MAX` bytes).
+pub(crate) fn buffer_len(op: &'static str, shape: &[usize], dtype: crate::DType) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|n| {
+            n.checked_mul(dtype.size_in_bytes())
+                .is_some_and(|b| b <= isize::MAX as usize)
+        })
+        .ok_or_else(|| TensorError::shape(op, shape, "too many elements for one buffer"))
+}
+
 impl Layout {
     /// A packed row-major layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
@@ -367,16 +381,16 @@ impl Layout {
     /// Returns `Ok(None)` when the element counts agree but the strides forbid a view
     /// (the caller then copies), and an error when the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Option<Layout>> {
-        if numel(shape) != self.numel() {
+        let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if count != Some(self.numel()) {
             return Err(TensorError::shapes(
                 "reshape",
                 &self.shape,
                 shape,
-                format!(
-                    "element counts differ ({} vs {})",
-                    self.numel(),
-                    numel(shape)
-                ),
+                match count {
+                    Some(c) => format!("element counts differ ({} vs {c})", self.numel()),
+                    None => "the new element count overflows usize".to_string(),
+                },
             ));
         }
         if self.is_contiguous() {

@@ -5,7 +5,9 @@
 
 use crate::dtype::Element;
 use crate::error::{Result, TensorError};
-use crate::layout::{contiguous_strides, normalize_axis, normalize_axis_rank, Layout, Shape};
+use crate::layout::{
+    buffer_len, contiguous_strides, normalize_axis, normalize_axis_rank, Layout, Shape,
+};
 use crate::strided::Plan;
 use crate::tensor::any_dispatch;
 use crate::Tensor;
@@ -251,6 +253,7 @@ impl Tensor {
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| TensorError::shape(op, self.shape(), "padded size overflows"))?;
+        buffer_len(op, &out_shape, self.dtype())?;
         let ost = contiguous_strides(&out_shape);
         // Nothing is copied into an empty output, whose strides may be saturated.
         let start: usize = if n == 0 {
@@ -259,9 +262,6 @@ impl Tensor {
             pads.iter().zip(&ost).map(|(p, s)| p.0 * s).sum()
         };
         any_dispatch!(self.dtype(), T => {
-            if n.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
-                return Err(TensorError::shape(op, self.shape(), "padded size is too large"));
-            }
             let mut v: Vec<T> = vec![T::from_f64(value); n];
             let (s, l) = self.typed::<T>(op)?;
             copy_into(&mut v, &ost, start, s, l);

@@ -1,0 +1,23 @@
+//! Shapes and arguments whose element counts or strides overflow `usize`
+//! (found by fuzzing, see `fuzz/`): every op returns an error or a correct
+//! result, never panics.
+
+use heft_tensor::{Conv2dParams, DType, Tensor};
+
+const BIG: usize = 1 << 63;
+
+#[test]
+fn reshape_to_an_overflowing_shape_is_an_error() {
+    let x = Tensor::zeros(&[0], DType::F32);
+    let e = x.reshape(&[BIG, 4, 0]).unwrap_err().to_string();
+    assert!(e.contains("overflows"), "{e}");
+    // Counted left to right the product overflows before it reaches the 0.
+    assert!(x.reshape(&[BIG, 2, 3]).is_err());
+    assert_eq!(x.reshape(&[0, BIG, 4]).unwrap().numel(), 0);
+}
+
+#[test]
+fn pad_checks_the_size_before_computing_offsets() {
+    let x = Tensor::ones(&[1, 1], DType::F32);
+    assert!(x.pad(&[(BIG, 0), (0, 1)], 0.0).is_err());
+}

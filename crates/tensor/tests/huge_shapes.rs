@@ -21,3 +21,14 @@ fn pad_checks_the_size_before_computing_offsets() {
     let x = Tensor::ones(&[1, 1], DType::F32);
     assert!(x.pad(&[(BIG, 0), (0, 1)], 0.0).is_err());
 }
+
+#[test]
+fn reductions_over_empty_tensors_with_huge_dims() {
+    // Contiguous strides of [0, 2^63, 4] are saturated; coalescing them overflowed.
+    let x = Tensor::zeros(&[0], DType::F64)
+        .reshape(&[0, BIG, 4])
+        .unwrap();
+    assert_eq!(x.sum_all().unwrap().to_scalar_f64().unwrap(), 0.0);
+    let u = x.unsqueeze(1).unwrap();
+    assert_eq!(u.sum_all().unwrap().to_scalar_f64().unwrap(), 0.0);
+}

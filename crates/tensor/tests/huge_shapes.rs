@@ -32,3 +32,14 @@ fn reductions_over_empty_tensors_with_huge_dims() {
     let u = x.unsqueeze(1).unwrap();
     assert_eq!(u.sum_all().unwrap().to_scalar_f64().unwrap(), 0.0);
 }
+
+#[test]
+fn matmul_with_an_impossible_output_is_an_error() {
+    // [BIG, 0] x [0, BIG] has no input elements but BIG * BIG outputs.
+    let a = Tensor::zeros(&[0], DType::F32).reshape(&[BIG, 0]).unwrap();
+    let e = a.matmul(&a.t().unwrap()).unwrap_err().to_string();
+    assert!(e.starts_with("matmul"), "{e}");
+    // An empty output is still fine.
+    let z = a.t().unwrap().matmul(&a).unwrap();
+    assert_eq!(z.shape(), &[0, 0]);
+}

@@ -43,3 +43,21 @@ fn matmul_with_an_impossible_output_is_an_error() {
     let z = a.t().unwrap().matmul(&a).unwrap();
     assert_eq!(z.shape(), &[0, 0]);
 }
+
+#[test]
+fn window_ops_with_huge_kernels_and_outputs_are_errors() {
+    let cols = Tensor::ones(&[1, 4, 1], DType::F32);
+    let p = Conv2dParams::default();
+    // kernel.0 * kernel.1 overflowed.
+    assert!(cols.fold2d((BIG, BIG), (BIG, 2), p).is_err());
+    // The output image n * c * h * w overflowed.
+    let cols = Tensor::ones(&[1, 1, 1], DType::F32);
+    assert!(cols.fold2d((BIG, 3), (BIG, 3), p).is_err());
+    // unfold2d: kernel * output positions overflow.
+    let x = Tensor::ones(&[1, 1, 1, 1], DType::F32);
+    let wide = Conv2dParams {
+        padding: (BIG / 2, BIG / 2),
+        ..p
+    };
+    assert!(x.unfold2d((1, 1), wide, 0.0).is_err());
+}

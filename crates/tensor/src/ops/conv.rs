@@ -7,6 +7,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
+use crate::layout::buffer_len;
 use crate::strided::PAR_THRESHOLD;
 use crate::tensor::float_dispatch;
 use crate::Tensor;
@@ -251,6 +252,7 @@ impl Tensor {
             ow,
             p: params,
         };
+        buffer_len(op, &[n, c, kernel.0, kernel.1, oh, ow], self.dtype())?;
         let k = kernel.0 * kernel.1;
         let block = k * oh * ow;
         let x = self.contiguous();
@@ -305,19 +307,23 @@ impl Tensor {
         let (n, ck, l) = (self.shape()[0], self.shape()[1], self.shape()[2]);
         let img = [n, 1, output_hw.0, output_hw.1];
         let (oh, ow) = check_geometry(op, &img, kernel, &params)?;
-        let k = kernel.0 * kernel.1;
-        if ck % k != 0 || l != oh * ow {
+        // Products that overflow cannot match the input's dims: an error below.
+        let k = kernel.0.checked_mul(kernel.1).unwrap_or(0);
+        let l_want = oh.checked_mul(ow);
+        if k == 0 || ck % k != 0 || Some(l) != l_want {
             return Err(TensorError::shape(
                 op,
                 self.shape(),
                 format!(
-                    "expected [N, C*{k}, {}] for kernel {kernel:?} and output size {output_hw:?}",
-                    oh * ow
+                    "expected [N, C*{}, {}] for kernel {kernel:?} and output size {output_hw:?}",
+                    kernel.0 as u128 * kernel.1 as u128,
+                    oh as u128 * ow as u128
                 ),
             ));
         }
         let c = ck / k;
         let (h, w) = output_hw;
+        buffer_len(op, &[n, c, h, w], self.dtype())?;
         let g = Geo {
             h,
             w,

@@ -166,9 +166,15 @@ impl<'a> Input<'a> {
     }
 }
 
-/// The element count of a shape, or `None` when it overflows.
+/// The element count of a shape (0 when any dim is 0, whatever the others),
+/// or `None` when the product of its non-zero dims overflows: a shape no
+/// op may return.
 fn checked_numel(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+    let p = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |a, &d| a.checked_mul(d))?;
+    Some(if shape.contains(&0) { 0 } else { p })
 }
 
 /// Invariants of any tensor an op returned.

@@ -99,16 +99,30 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
 
 /// Number of elements of a shape (1 for a scalar).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    // Any 0 makes it empty, whatever the product of the other dims would be.
+    if shape.contains(&0) {
+        0
+    } else {
+        shape.iter().product()
+    }
+}
+
+/// The element count of a shape that views may take: `None` when the
+/// product of its non-zero dims overflows `usize` (then some sub-product an
+/// op computes, such as a reduction's output size, would overflow too).
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
+    let p = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |a, &d| a.checked_mul(d))?;
+    Some(if shape.contains(&0) { 0 } else { p })
 }
 
 /// The element count of a new buffer of `shape`, or an error naming `op`
 /// when that many elements of `dtype` could not exist (the count overflows
 /// or the buffer would exceed `isize::MAX` bytes).
 pub(crate) fn buffer_len(op: &'static str, shape: &[usize], dtype: crate::DType) -> Result<usize> {
-    shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
+    checked_numel(shape)
         .filter(|n| {
             n.checked_mul(dtype.size_in_bytes())
                 .is_some_and(|b| b <= isize::MAX as usize)
@@ -316,16 +330,12 @@ impl Layout {
         if m > n {
             return Err(err());
         }
-        if shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .is_none()
-        {
+        if checked_numel(shape).is_none() {
             return Err(TensorError::shapes(
                 "broadcast_to",
                 &self.shape,
                 shape,
-                "the element count overflows usize",
+                "the product of the dimensions overflows usize",
             ));
         }
         let mut strides: Shape = SmallVec::from_elem(0, n);
@@ -381,7 +391,7 @@ impl Layout {
     /// Returns `Ok(None)` when the element counts agree but the strides forbid a view
     /// (the caller then copies), and an error when the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Option<Layout>> {
-        let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let count = checked_numel(shape);
         if count != Some(self.numel()) {
             return Err(TensorError::shapes(
                 "reshape",
@@ -389,7 +399,7 @@ impl Layout {
                 shape,
                 match count {
                     Some(c) => format!("element counts differ ({} vs {c})", self.numel()),
-                    None => "the new element count overflows usize".to_string(),
+                    None => "the product of the new dimensions overflows usize".to_string(),
                 },
             ));
         }
@@ -483,17 +493,14 @@ mod tests {
         let l = Layout::contiguous(&[1, 1]);
         assert!(l.broadcast_to(&[1 << 63, 2]).is_err());
         assert!(l.broadcast_to(&[3, usize::MAX, usize::MAX]).is_err());
+        // So is an empty shape whose other dims overflow (a reduction's output size would).
+        assert!(l.broadcast_to(&[0, usize::MAX, usize::MAX]).is_err());
         // Huge but countable, or empty, is fine (no element is ever stored).
         assert_eq!(
             l.broadcast_to(&[usize::MAX, 1]).unwrap().numel(),
             usize::MAX
         );
-        assert_eq!(
-            l.broadcast_to(&[0, usize::MAX, usize::MAX])
-                .unwrap()
-                .numel(),
-            0
-        );
+        assert_eq!(l.broadcast_to(&[usize::MAX, 0]).unwrap().numel(), 0);
     }
 
     #[test]

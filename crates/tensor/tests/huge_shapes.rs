@@ -11,9 +11,29 @@ fn reshape_to_an_overflowing_shape_is_an_error() {
     let x = Tensor::zeros(&[0], DType::F32);
     let e = x.reshape(&[BIG, 4, 0]).unwrap_err().to_string();
     assert!(e.contains("overflows"), "{e}");
-    // Counted left to right the product overflows before it reaches the 0.
+    assert!(x.reshape(&[0, BIG, 4]).is_err());
     assert!(x.reshape(&[BIG, 2, 3]).is_err());
-    assert_eq!(x.reshape(&[0, BIG, 4]).unwrap().numel(), 0);
+    // Empty with huge dims whose product fits: fine in any order.
+    assert_eq!(x.reshape(&[0, BIG, 1]).unwrap().numel(), 0);
+    let t = x
+        .reshape(&[BIG, 1, 0])
+        .unwrap()
+        .permute(&[2, 0, 1])
+        .unwrap();
+    assert_eq!((t.numel(), t.shape()), (0, &[0, BIG, 1][..]));
+}
+
+#[test]
+fn numel_of_an_empty_shape_does_not_depend_on_the_order_of_dims() {
+    // Found by fuzzing: a view of shape [2, 0, 2^64 - 2] transposed to
+    // [2, 2^64 - 2, 0] overflowed when its numel was multiplied left to right.
+    assert_eq!(heft_tensor::layout::numel(&[2, usize::MAX - 1, 0]), 0);
+    // Such shapes are now rejected (their non-zero dims overflow).
+    let x = Tensor::zeros(&[0], DType::F32);
+    assert!(x.reshape(&[2, 0, usize::MAX - 1]).is_err());
+    assert!(Tensor::scalar(true)
+        .broadcast_to(&[2, 0, usize::MAX - 1])
+        .is_err());
 }
 
 #[test]
@@ -24,9 +44,9 @@ fn pad_checks_the_size_before_computing_offsets() {
 
 #[test]
 fn reductions_over_empty_tensors_with_huge_dims() {
-    // Contiguous strides of [0, 2^63, 4] are saturated; coalescing them overflowed.
+    // Contiguous strides of [0, 2^63, 1] are saturated; coalescing them overflowed.
     let x = Tensor::zeros(&[0], DType::F64)
-        .reshape(&[0, BIG, 4])
+        .reshape(&[0, BIG, 1])
         .unwrap();
     assert_eq!(x.sum_all().unwrap().to_scalar_f64().unwrap(), 0.0);
     let u = x.unsqueeze(1).unwrap();

@@ -342,7 +342,7 @@ pub fn load_file(path: &Path) -> Result<(NamedTensors, Metadata)> {
 }
 
 /// [`load_file`] of a whole safetensors file already in memory.
-pub fn load_bytes(bytes: &[u8]) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+pub fn load_bytes(bytes: &[u8]) -> Result<(NamedTensors, Metadata)> {
     let path = Path::new(IN_MEMORY);
     load_with_header(path, header_from_bytes(path, bytes)?, bytes)
 }
@@ -351,7 +351,7 @@ fn load_with_header(
     path: &Path,
     header: FileHeader,
     bytes: &[u8],
-) -> Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+) -> Result<(NamedTensors, Metadata)> {
     let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| file_err(path, format!("corrupt file: {e}")))?;
     let mut out = Vec::with_capacity(header.tensors.len());

@@ -158,12 +158,42 @@ pub fn read_header(path: &Path) -> Result<FileHeader> {
         .map_err(|e| file_err(path, e.to_string()))?
         .len();
     let mut nb = [0u8; 8];
-    f.read_exact(&mut nb).map_err(|_| {
-        file_err(
-            path,
-            format!("not a safetensors file: {file_len} bytes is too short for a header"),
-        )
-    })?;
+    f.read_exact(&mut nb)
+        .map_err(|_| too_short(path, file_len))?;
+    let n = header_len(path, nb, file_len)?;
+    let mut buf = vec![0u8; n];
+    f.read_exact(&mut buf)
+        .map_err(|e| file_err(path, e.to_string()))?;
+    parse_header(path, &buf, file_len)
+}
+
+/// The label in errors about an in-memory file.
+const IN_MEMORY: &str = "<in-memory safetensors>";
+
+/// [`read_header`] of a whole safetensors file already in memory.
+pub fn read_header_bytes(bytes: &[u8]) -> Result<FileHeader> {
+    header_from_bytes(Path::new(IN_MEMORY), bytes)
+}
+
+fn header_from_bytes(path: &Path, bytes: &[u8]) -> Result<FileHeader> {
+    let file_len = bytes.len() as u64;
+    let nb: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| too_short(path, file_len))?;
+    let n = header_len(path, nb, file_len)?;
+    parse_header(path, &bytes[8..8 + n], file_len)
+}
+
+fn too_short(path: &Path, file_len: u64) -> NnError {
+    file_err(
+        path,
+        format!("not a safetensors file: {file_len} bytes is too short for a header"),
+    )
+}
+
+/// The header length from the first 8 bytes, checked against the file length.
+fn header_len(path: &Path, nb: [u8; 8], file_len: u64) -> Result<usize> {
     let n = u64::from_le_bytes(nb);
     if n > MAX_HEADER || 8 + n > file_len {
         return Err(file_err(
@@ -173,10 +203,7 @@ pub fn read_header(path: &Path) -> Result<FileHeader> {
             ),
         ));
     }
-    let mut buf = vec![0u8; n as usize];
-    f.read_exact(&mut buf)
-        .map_err(|e| file_err(path, e.to_string()))?;
-    parse_header(path, &buf, file_len)
+    Ok(n as usize)
 }
 
 fn parse_header(path: &Path, buf: &[u8], file_len: u64) -> Result<FileHeader> {
@@ -311,7 +338,21 @@ pub fn decode(name: &str, dtype: &str, shape: &[usize], bytes: &[u8]) -> Result<
 pub fn load_file(path: &Path) -> Result<(NamedTensors, Metadata)> {
     let header = read_header(path)?;
     let bytes = std::fs::read(path).map_err(|e| file_err(path, e.to_string()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    load_with_header(path, header, &bytes)
+}
+
+/// [`load_file`] of a whole safetensors file already in memory.
+pub fn load_bytes(bytes: &[u8]) -> Result<(NamedTensors, Metadata)> {
+    let path = Path::new(IN_MEMORY);
+    load_with_header(path, header_from_bytes(path, bytes)?, bytes)
+}
+
+fn load_with_header(
+    path: &Path,
+    header: FileHeader,
+    bytes: &[u8],
+) -> Result<(NamedTensors, Metadata)> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| file_err(path, format!("corrupt file: {e}")))?;
     let mut out = Vec::with_capacity(header.tensors.len());
     for entry in &header.tensors {

@@ -260,6 +260,37 @@ fn corrupt_files_are_errors_not_panics() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// The in-memory readers agree with the file readers on good and bad bytes.
+#[test]
+fn bytes_readers_match_file_readers() {
+    let good = std::fs::read(fixture()).unwrap();
+    assert_eq!(
+        io::read_header_bytes(&good).unwrap(),
+        io::read_header(&fixture()).unwrap()
+    );
+    let (mem, mem_meta) = io::load_bytes(&good).unwrap();
+    let (file, file_meta) = io::load_file(&fixture()).unwrap();
+    assert_eq!(mem_meta, file_meta);
+    assert_eq!(mem.len(), file.len());
+    for ((mn, mt), (f_n, ft)) in mem.iter().zip(&file) {
+        assert_eq!(mn, f_n);
+        assert!(mt.equal(ft), "{mn}");
+    }
+    let d = tmpdir("bytes");
+    let p = d.join("bad.safetensors");
+    for cut in [0, 3, 8, 20, good.len() - 5] {
+        let bytes = &good[..cut];
+        std::fs::write(&p, bytes).unwrap();
+        let from_file = io::load_file(&p).unwrap_err().to_string();
+        let from_mem = io::load_bytes(bytes).unwrap_err().to_string();
+        // Same message after the path prefix.
+        let tail = |s: &str| s.split_once(": ").map(|(_, t)| t.to_string()).unwrap();
+        assert_eq!(tail(&from_file), tail(&from_mem), "cut at {cut}");
+        assert!(io::read_header_bytes(bytes).is_err() || cut == good.len() - 5);
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
     /// Any single-byte corruption of a valid file loads or fails cleanly, never panics.

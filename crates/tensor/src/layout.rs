@@ -99,7 +99,35 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
 
 /// Number of elements of a shape (1 for a scalar).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    // Any 0 makes it empty, whatever the product of the other dims would be.
+    if shape.contains(&0) {
+        0
+    } else {
+        shape.iter().product()
+    }
+}
+
+/// The element count of a shape that views may take: `None` when the
+/// product of its non-zero dims overflows `usize` (then some sub-product an
+/// op computes, such as a reduction's output size, would overflow too).
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
+    let p = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |a, &d| a.checked_mul(d))?;
+    Some(if shape.contains(&0) { 0 } else { p })
+}
+
+/// The element count of a new buffer of `shape`, or an error naming `op`
+/// when that many elements of `dtype` could not exist (the count overflows
+/// or the buffer would exceed `isize::MAX` bytes).
+pub(crate) fn buffer_len(op: &'static str, shape: &[usize], dtype: crate::DType) -> Result<usize> {
+    checked_numel(shape)
+        .filter(|n| {
+            n.checked_mul(dtype.size_in_bytes())
+                .is_some_and(|b| b <= isize::MAX as usize)
+        })
+        .ok_or_else(|| TensorError::shape(op, shape, "too many elements for one buffer"))
 }
 
 impl Layout {
@@ -276,7 +304,10 @@ impl Layout {
         let len = (end - start).div_ceil(step);
         let mut l = self.clone();
         l.shape[ax] = len;
-        l.strides[ax] = self.strides[ax] * step;
+        // A step at or past the end keeps one element, whose stride is never
+        // used: saturate instead of overflowing (a non-empty view with two or
+        // more elements has `stride * step` inside its storage).
+        l.strides[ax] = self.strides[ax].saturating_mul(step);
         // As in `narrow`: an empty view keeps its offset.
         if l.numel() > 0 {
             l.offset += start * self.strides[ax];
@@ -298,6 +329,14 @@ impl Layout {
         };
         if m > n {
             return Err(err());
+        }
+        if checked_numel(shape).is_none() {
+            return Err(TensorError::shapes(
+                "broadcast_to",
+                &self.shape,
+                shape,
+                "the product of the dimensions overflows usize",
+            ));
         }
         let mut strides: Shape = SmallVec::from_elem(0, n);
         for i in 0..m {
@@ -338,7 +377,7 @@ impl Layout {
         let ax = normalize_axis_rank("unsqueeze", axis, self.ndim() + 1, &self.shape)?;
         let mut l = self.clone();
         let stride = if ax < self.ndim() {
-            self.strides[ax] * self.shape[ax]
+            self.strides[ax].saturating_mul(self.shape[ax])
         } else {
             1
         };
@@ -352,16 +391,16 @@ impl Layout {
     /// Returns `Ok(None)` when the element counts agree but the strides forbid a view
     /// (the caller then copies), and an error when the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Option<Layout>> {
-        if numel(shape) != self.numel() {
+        let count = checked_numel(shape);
+        if count != Some(self.numel()) {
             return Err(TensorError::shapes(
                 "reshape",
                 &self.shape,
                 shape,
-                format!(
-                    "element counts differ ({} vs {})",
-                    self.numel(),
-                    numel(shape)
-                ),
+                match count {
+                    Some(c) => format!("element counts differ ({} vs {c})", self.numel()),
+                    None => "the product of the new dimensions overflows usize".to_string(),
+                },
             ));
         }
         if self.is_contiguous() {
@@ -447,6 +486,47 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broadcast_to_an_overflowing_shape_is_an_error() {
+        // Found by fuzzing: the view was made and its `numel()` then overflowed.
+        let l = Layout::contiguous(&[1, 1]);
+        assert!(l.broadcast_to(&[1 << 63, 2]).is_err());
+        assert!(l.broadcast_to(&[3, usize::MAX, usize::MAX]).is_err());
+        // So is an empty shape whose other dims overflow (a reduction's output size would).
+        assert!(l.broadcast_to(&[0, usize::MAX, usize::MAX]).is_err());
+        // Huge but countable, or empty, is fine (no element is ever stored).
+        assert_eq!(
+            l.broadcast_to(&[usize::MAX, 1]).unwrap().numel(),
+            usize::MAX
+        );
+        assert_eq!(l.broadcast_to(&[usize::MAX, 0]).unwrap().numel(), 0);
+    }
+
+    #[test]
+    fn unsqueeze_of_an_empty_tensor_with_huge_dims() {
+        // Empty layouts have saturated strides; unsqueeze must not overflow on them.
+        let l = Layout::contiguous(&[0, 1 << 63, 4]);
+        let u = l.unsqueeze(1).unwrap();
+        assert_eq!(u.shape(), &[0, 1, 1 << 63, 4]);
+        assert_eq!(u.numel(), 0);
+    }
+
+    #[test]
+    fn slice_with_a_huge_step_keeps_one_element() {
+        // Found by fuzzing: `stride * step` overflowed.
+        let l = Layout::contiguous(&[3, 4])
+            .slice(0, 1, 3, usize::MAX)
+            .unwrap();
+        assert_eq!(l.shape(), &[1, 4]);
+        assert_eq!(l.offset(), 4);
+        let t = crate::Tensor::arange(0.0, 12.0, 1.0, crate::DType::F64)
+            .unwrap()
+            .reshape(&[3, 4])
+            .unwrap();
+        let s = t.slice(-1, 2, 4, usize::MAX - 1).unwrap();
+        assert_eq!(s.to_vec::<f64>().unwrap(), vec![2.0, 6.0, 10.0]);
+    }
 
     #[test]
     fn reshape_view_of_transposed_splits_a_dim() {

@@ -31,6 +31,17 @@ pub(crate) struct Plan<const N: usize> {
 impl<const N: usize> Plan<N> {
     /// Coalesce `shape` against the strides of `N` operands.
     pub fn new(shape: &[usize], strides: [&[usize]; N]) -> Self {
+        // First: an empty shape's other dims and (saturated) strides may
+        // overflow when coalesced.
+        if shape.contains(&0) {
+            return Plan {
+                outer_shape: SmallVec::new(),
+                outer_strides: std::array::from_fn(|_| SmallVec::new()),
+                inner_len: 0,
+                inner_strides: [0; N],
+                rows: 0,
+            };
+        }
         let mut dims: SmallVec<[(usize, [usize; N]); 8]> = SmallVec::new();
         for (i, &d) in shape.iter().enumerate() {
             if d == 1 {
@@ -45,15 +56,6 @@ impl<const N: usize> Plan<N> {
                 }
             }
             dims.push((d, s));
-        }
-        if shape.contains(&0) {
-            return Plan {
-                outer_shape: SmallVec::new(),
-                outer_strides: std::array::from_fn(|_| SmallVec::new()),
-                inner_len: 0,
-                inner_strides: [0; N],
-                rows: 0,
-            };
         }
         let (inner_len, inner_strides) = dims.pop().unwrap_or((1, [0; N]));
         let outer_shape: Shape = dims.iter().map(|d| d.0).collect();

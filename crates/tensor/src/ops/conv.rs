@@ -7,6 +7,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
+use crate::layout::buffer_len;
 use crate::strided::PAR_THRESHOLD;
 use crate::tensor::float_dispatch;
 use crate::Tensor;
@@ -100,8 +101,9 @@ fn check_geometry(
             format!(
                 "kernel {kernel:?} with dilation {:?} is larger than the padded input ({}, {})",
                 p.dilation,
-                h + 2 * p.padding.0,
-                w + 2 * p.padding.1
+                // Wide enough that huge paddings cannot overflow the message.
+                h as u128 + 2 * p.padding.0 as u128,
+                w as u128 + 2 * p.padding.1 as u128
             ),
         )
     })
@@ -250,6 +252,7 @@ impl Tensor {
             ow,
             p: params,
         };
+        buffer_len(op, &[n, c, kernel.0, kernel.1, oh, ow], self.dtype())?;
         let k = kernel.0 * kernel.1;
         let block = k * oh * ow;
         let x = self.contiguous();
@@ -304,19 +307,23 @@ impl Tensor {
         let (n, ck, l) = (self.shape()[0], self.shape()[1], self.shape()[2]);
         let img = [n, 1, output_hw.0, output_hw.1];
         let (oh, ow) = check_geometry(op, &img, kernel, &params)?;
-        let k = kernel.0 * kernel.1;
-        if ck % k != 0 || l != oh * ow {
+        // Products that overflow cannot match the input's dims: an error below.
+        let k = kernel.0.checked_mul(kernel.1).unwrap_or(0);
+        let l_want = oh.checked_mul(ow);
+        if k == 0 || ck % k != 0 || Some(l) != l_want {
             return Err(TensorError::shape(
                 op,
                 self.shape(),
                 format!(
-                    "expected [N, C*{k}, {}] for kernel {kernel:?} and output size {output_hw:?}",
-                    oh * ow
+                    "expected [N, C*{}, {}] for kernel {kernel:?} and output size {output_hw:?}",
+                    kernel.0 as u128 * kernel.1 as u128,
+                    oh as u128 * ow as u128
                 ),
             ));
         }
         let c = ck / k;
         let (h, w) = output_hw;
+        buffer_len(op, &[n, c, h, w], self.dtype())?;
         let g = Geo {
             h,
             w,
@@ -490,6 +497,21 @@ mod tests {
 
     fn f(v: Vec<f64>, s: &[usize]) -> Tensor {
         Tensor::from_vec(v, s).unwrap()
+    }
+
+    #[test]
+    fn huge_padding_is_an_error_not_an_overflow() {
+        // Found by fuzzing: the error message computed `h + 2 * padding` and overflowed.
+        let x = Tensor::ones(&[1, 1, 2, 2], DType::F32);
+        let p = Conv2dParams {
+            padding: (usize::MAX, 0),
+            ..Default::default()
+        };
+        let e = x.unfold2d((3, 3), p, 0.0).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("({}, 2)", 2 + 2 * usize::MAX as u128)),
+            "{e}"
+        );
     }
 
     #[test]

@@ -319,7 +319,16 @@ impl Tensor {
         let mut shape: Shape = Shape::from_slice(self.shape());
         shape.push(num_classes);
         any_dispatch!(dtype, T => {
-            let mut v: Vec<T> = vec![T::default(); labels.len() * num_classes];
+            // An output that cannot exist (more than isize::MAX bytes) is an error, not a panic.
+            let n = labels
+                .len()
+                .checked_mul(num_classes)
+                .filter(|n| n.checked_mul(std::mem::size_of::<T>()).is_some_and(|b| b <= isize::MAX as usize))
+                .ok_or_else(|| TensorError::invalid(
+                    op,
+                    format!("{} labels x {num_classes} classes is too large", labels.len()),
+                ))?;
+            let mut v: Vec<T> = vec![T::default(); n];
             let one = T::from_f64(1.0);
             for (p, &c) in labels.iter().enumerate() {
                 let c = check_index(op, c, axis, num_classes)?;
@@ -422,6 +431,21 @@ mod tests {
         );
         let neg = ix(vec![-1], &[1]);
         assert!(neg.one_hot(3, DType::F32).is_err());
+    }
+
+    #[test]
+    fn one_hot_with_too_many_classes_is_an_error() {
+        // Found by fuzzing: `labels * classes` overflowed or the Vec capacity did.
+        let y = ix(vec![0, 1], &[2]);
+        for classes in [usize::MAX, usize::MAX / 2 + 1, 1 << 62] {
+            assert!(y.one_hot(classes, DType::F32).is_err(), "{classes}");
+        }
+        // No labels: an empty result whatever the class count.
+        let none = ix(vec![], &[0]);
+        assert_eq!(
+            none.one_hot(usize::MAX, DType::F32).unwrap().shape(),
+            &[0, usize::MAX]
+        );
     }
 
     #[test]

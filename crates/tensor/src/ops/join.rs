@@ -5,7 +5,9 @@
 
 use crate::dtype::Element;
 use crate::error::{Result, TensorError};
-use crate::layout::{contiguous_strides, normalize_axis, normalize_axis_rank, Layout, Shape};
+use crate::layout::{
+    buffer_len, contiguous_strides, normalize_axis, normalize_axis_rank, Layout, Shape,
+};
 use crate::strided::Plan;
 use crate::tensor::any_dispatch;
 use crate::Tensor;
@@ -251,8 +253,14 @@ impl Tensor {
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| TensorError::shape(op, self.shape(), "padded size overflows"))?;
+        buffer_len(op, &out_shape, self.dtype())?;
         let ost = contiguous_strides(&out_shape);
-        let start: usize = pads.iter().zip(&ost).map(|(p, s)| p.0 * s).sum();
+        // Nothing is copied into an empty output, whose strides may be saturated.
+        let start: usize = if n == 0 {
+            0
+        } else {
+            pads.iter().zip(&ost).map(|(p, s)| p.0 * s).sum()
+        };
         any_dispatch!(self.dtype(), T => {
             let mut v: Vec<T> = vec![T::from_f64(value); n];
             let (s, l) = self.typed::<T>(op)?;
@@ -337,6 +345,19 @@ mod tests {
         assert!(x.split(&[3, 3], 0).is_err());
         assert!(x.split_size(0, 0).is_err());
         assert!(x.chunk(0, 0).is_err());
+    }
+
+    #[test]
+    fn pad_to_an_impossible_size_is_an_error() {
+        // Found by fuzzing: 2^63 f32 elements fit usize but not a Vec.
+        let x = Tensor::ones(&[1, 1], crate::DType::F32);
+        assert!(x.pad(&[(1 << 63, 0), (0, 0)], 0.0).is_err());
+        // An empty result computes no offset (its strides may be saturated)...
+        let e = Tensor::ones(&[1, 0, 1], crate::DType::F32);
+        let p = e.pad(&[(1 << 62, 0), (0, 0), (1, 0)], 0.0).unwrap();
+        assert_eq!(p.shape(), &[(1 << 62) + 1, 0, 2]);
+        // ... and one whose non-zero dims overflow is an error.
+        assert!(e.pad(&[(1 << 63, 0), (0, 0), (5, 0)], 0.0).is_err());
     }
 
     #[test]

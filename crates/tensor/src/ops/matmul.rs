@@ -71,6 +71,7 @@ impl Tensor {
             })?;
         let mut out_shape: Vec<usize> = batch.to_vec();
         out_shape.extend([m, n]);
+        crate::layout::buffer_len(op, &out_shape, self.dtype())?;
         let out = float_dispatch!(op, self.dtype(), T => matmul_typed::<T>(&a, &b, &batch, m, k, n, &out_shape))?;
         // Remove the axes added for 1-D operands.
         let mut final_shape: Vec<usize> = batch.to_vec();

@@ -8,7 +8,7 @@
 
 use crate::dtype::Element;
 use crate::error::{Result, TensorError};
-use crate::layout::{contiguous_strides, normalize_axis, Shape};
+use crate::layout::{buffer_len, contiguous_strides, normalize_axis, Shape};
 use crate::strided::Plan;
 use crate::tensor::{any_dispatch, float_dispatch};
 use crate::{DType, Tensor};
@@ -318,16 +318,10 @@ impl Tensor {
         let axis = self.ndim();
         let mut shape: Shape = Shape::from_slice(self.shape());
         shape.push(num_classes);
+        // An output that cannot exist (more than isize::MAX bytes, or an empty
+        // one whose other dims overflow) is an error, not a panic.
+        let n = buffer_len(op, &shape, dtype)?;
         any_dispatch!(dtype, T => {
-            // An output that cannot exist (more than isize::MAX bytes) is an error, not a panic.
-            let n = labels
-                .len()
-                .checked_mul(num_classes)
-                .filter(|n| n.checked_mul(std::mem::size_of::<T>()).is_some_and(|b| b <= isize::MAX as usize))
-                .ok_or_else(|| TensorError::invalid(
-                    op,
-                    format!("{} labels x {num_classes} classes is too large", labels.len()),
-                ))?;
             let mut v: Vec<T> = vec![T::default(); n];
             let one = T::from_f64(1.0);
             for (p, &c) in labels.iter().enumerate() {
@@ -446,6 +440,9 @@ mod tests {
             none.one_hot(usize::MAX, DType::F32).unwrap().shape(),
             &[0, usize::MAX]
         );
+        // Unless the other dims overflow: [3, 0, 2^64 - 1] is no valid shape.
+        let none = ix(vec![], &[3, 0]);
+        assert!(none.one_hot(usize::MAX, DType::F32).is_err());
     }
 
     #[test]

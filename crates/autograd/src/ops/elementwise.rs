@@ -516,6 +516,21 @@ scalar_ops! {
 }
 
 impl Var {
+    /// `max(x, s)` for a scalar `s`; gradient 1 where `x > s`, 1/2 on ties, else 0
+    /// (the same tie rule as [`maximum`](Var::maximum)).
+    #[track_caller]
+    pub fn maximum_scalar(&self, value: f64) -> Result<Var> {
+        self.maximum(&Var::constant(Tensor::full(&[], value, self.dtype())))
+    }
+
+    /// `min(x, s)` for a scalar `s`; gradient 1 where `x < s`, 1/2 on ties, else 0.
+    #[track_caller]
+    pub fn minimum_scalar(&self, value: f64) -> Result<Var> {
+        self.minimum(&Var::constant(Tensor::full(&[], value, self.dtype())))
+    }
+}
+
+impl Var {
     /// `s / x`; gradient `-s / x^2`.
     #[track_caller]
     pub fn rdiv_scalar(&self, value: f64) -> Result<Var> {

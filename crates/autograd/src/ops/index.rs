@@ -173,6 +173,15 @@ impl Var {
         Ok(out)
     }
 
+    /// Pieces of `size` along `axis`, the last possibly smaller (views).
+    #[track_caller]
+    pub fn split_size(&self, size: usize, axis: isize) -> Result<Vec<Var>> {
+        let parts = self.value().split_size(size, axis)?;
+        let ax = normalize_axis("split_size", axis, self.shape())?;
+        let sizes: Vec<usize> = parts.iter().map(|p| p.shape()[ax]).collect();
+        self.split(&sizes, axis)
+    }
+
     /// `n` nearly equal pieces along `axis` (PyTorch `chunk`).
     #[track_caller]
     pub fn chunk(&self, n: usize, axis: isize) -> Result<Vec<Var>> {

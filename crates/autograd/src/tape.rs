@@ -29,6 +29,11 @@ pub struct BackwardCtx<'a> {
     pub grad: &'a Var,
     /// The op's output, when the op asked for it to be saved.
     pub output: Option<Var>,
+    /// True when the backward pass is being recorded (`create_graph`). When
+    /// false, a VJP may compute its result with fused tensor kernels instead
+    /// of `Var` ops: nothing would be recorded anyway, and one fused pass
+    /// allocates once instead of once per op.
+    pub create_graph: bool,
 }
 
 pub(crate) type BackwardFn = Box<dyn Fn(&BackwardCtx<'_>) -> Result<InputGrads>>;
@@ -59,6 +64,59 @@ pub(crate) struct State {
 
 pub(crate) struct Shared {
     pub state: RefCell<State>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let mut nodes = std::mem::take(&mut self.state.get_mut().nodes);
+        nodes.clear();
+        pool::put(&pool::NODES, nodes);
+    }
+}
+
+/// Buffers of dropped tapes and gradient maps, kept per thread for the next
+/// tape: a training loop that builds a tape per step then does not regrow
+/// (and copy) its record list every step, nor free a large block each time.
+mod pool {
+    use super::Node;
+    use crate::Var;
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    /// Buffers kept per kind and thread.
+    const KEEP: usize = 2;
+    /// Larger buffers are freed rather than kept (in elements).
+    const MAX_CAPACITY: usize = 1 << 20;
+
+    pub(super) type Pool<T> = LocalKey<RefCell<Vec<Vec<T>>>>;
+
+    thread_local! {
+        pub(super) static NODES: RefCell<Vec<Vec<Node>>> = const { RefCell::new(Vec::new()) };
+        pub(super) static SLOTS: RefCell<Vec<Vec<Option<Var>>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty buffer, reused when one is pooled.
+    pub(super) fn take<T>(pool: &'static Pool<T>) -> Vec<T> {
+        pool.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keep an emptied buffer for reuse (or free it).
+    pub(super) fn put<T>(pool: &'static Pool<T>, v: Vec<T>) {
+        debug_assert!(v.is_empty());
+        if v.capacity() == 0 || v.capacity() > MAX_CAPACITY {
+            return;
+        }
+        let _ = pool.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.len() < KEEP {
+                    p.push(v);
+                }
+            }
+        });
+    }
 }
 
 /// Options for [`Tape::backward_opts`].
@@ -123,7 +181,11 @@ impl Tape {
         Tape {
             shared: Rc::new(Shared {
                 state: RefCell::new(State {
-                    nodes: Vec::with_capacity(64),
+                    nodes: {
+                        let mut v = pool::take(&pool::NODES);
+                        v.reserve(64);
+                        v
+                    },
                     generation: 0,
                     enabled: true,
                     anomaly: false,
@@ -145,7 +207,7 @@ impl Tape {
         st.nodes.push(Node {
             op: "leaf",
             location: Location::caller(),
-            shape: value.shape().into(),
+            shape: SmallVec::from_slice(value.shape()),
             inputs: SmallVec::new(),
             backward: None,
             saved_output: None,
@@ -274,7 +336,8 @@ impl Tape {
         let retain = opts.retain_graph || opts.create_graph;
         let _rec = self.set_recording(opts.create_graph);
         let _walk = InBackward::enter(&self.shared);
-        let mut slots: Vec<Option<Var>> = vec![None; root + 1];
+        let mut slots: Vec<Option<Var>> = pool::take(&pool::SLOTS);
+        slots.resize(root + 1, None);
         slots[root] = Some(Var::constant(seed));
         for i in (0..=root).rev() {
             let Some(g) = slots[i].take() else { continue };
@@ -298,14 +361,12 @@ impl Tape {
                     if !retain {
                         node.freed = true;
                     }
-                    (
-                        false,
-                        node.inputs.clone(),
-                        bw,
-                        saved,
-                        node.op,
-                        node.location,
-                    )
+                    let inputs = if retain {
+                        SmallVec::from_slice(&node.inputs)
+                    } else {
+                        std::mem::take(&mut node.inputs)
+                    };
+                    (false, inputs, bw, saved, node.op, node.location)
                 }
             };
             if is_leaf {
@@ -323,7 +384,11 @@ impl Tape {
                     },
                 )
             });
-            let ctx = BackwardCtx { grad: &g, output };
+            let ctx = BackwardCtx {
+                grad: &g,
+                output,
+                create_graph: opts.create_graph,
+            };
             let result = backward(&ctx);
             if retain {
                 self.shared.state.borrow_mut().nodes[i].backward = Some(backward);
@@ -335,8 +400,12 @@ impl Tape {
                     continue;
                 };
                 let inp = *inp as usize;
-                let target: Shape = self.shared.state.borrow().nodes[inp].shape.clone();
-                if gi.shape() != target.as_slice() {
+                let reduce_to: Option<Shape> = {
+                    let st = self.shared.state.borrow();
+                    let target = &st.nodes[inp].shape;
+                    (gi.shape() != target.as_slice()).then(|| SmallVec::from_slice(target))
+                };
+                if let Some(target) = reduce_to {
                     gi = gi.sum_to_shape(&target).map_err(|e| match e {
                         AutogradError::Tensor(_) => AutogradError::BadGradient {
                             op,
@@ -354,13 +423,25 @@ impl Tape {
                 }
                 slots[inp] = Some(match slots[inp].take() {
                     None => gi,
-                    Some(prev) => prev.add(&gi)?,
+                    Some(prev) => accumulate(prev, gi, opts.create_graph)?,
                 });
             }
         }
         grads.slots = slots;
         Ok(grads)
     }
+}
+
+/// `prev + g`, the sum of two gradients reaching the same node. Without
+/// `create_graph`, the sum is written into `prev`'s buffer when nothing else
+/// holds it (no allocation); otherwise it is a recorded `add`.
+fn accumulate(prev: Var, g: Var, create_graph: bool) -> Result<Var> {
+    if create_graph || prev.shape() != g.shape() || prev.dtype() != g.dtype() {
+        return prev.add(&g);
+    }
+    let mut acc = prev.into_value();
+    acc.add_assign(g.value())?;
+    Ok(Var::constant(acc))
 }
 
 /// Marks a backward walk in progress until dropped.
@@ -398,6 +479,14 @@ pub struct Grads {
     tape: Weak<Shared>,
     generation: u32,
     slots: Vec<Option<Var>>,
+}
+
+impl Drop for Grads {
+    fn drop(&mut self) {
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        pool::put(&pool::SLOTS, slots);
+    }
 }
 
 impl Grads {

@@ -167,7 +167,7 @@ impl Var {
         st.nodes.push(Node {
             op,
             location,
-            shape: value.shape().into(),
+            shape: SmallVec::from_slice(value.shape()),
             inputs: ids,
             backward: Some(Box::new(backward)),
             saved_output: if save_output {

@@ -24,11 +24,25 @@ use smallvec::SmallVec;
 pub type Shape = SmallVec<[usize; 4]>;
 
 /// Shape, strides (in elements) and offset of a strided tensor view.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
     shape: Shape,
     strides: Shape,
     offset: usize,
+}
+
+impl Clone for Layout {
+    // `SmallVec`'s own `clone` goes through an element-by-element iterator;
+    // `from_slice` copies the inline array in one go. Layouts are cloned
+    // by every view and every `Tensor::clone`, so this shows on small ops.
+    #[inline]
+    fn clone(&self) -> Self {
+        Layout {
+            shape: SmallVec::from_slice(&self.shape),
+            strides: SmallVec::from_slice(&self.strides),
+            offset: self.offset,
+        }
+    }
 }
 
 /// Resolve a possibly negative axis (`-1` is the last) against a rank.
@@ -68,6 +82,9 @@ pub fn contiguous_strides(shape: &[usize]) -> Shape {
 
 /// The numpy broadcast of two shapes, or an error naming `op` and both shapes.
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    if a == b {
+        return Ok(SmallVec::from_slice(a));
+    }
     let n = a.len().max(b.len());
     let mut out: Shape = SmallVec::from_elem(0, n);
     for i in 0..n {
@@ -208,11 +225,19 @@ impl Layout {
     ///
     /// An empty layout gives the empty range `0..0`, valid on any buffer.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        if self.numel() == 0 {
-            return Some(0..0);
+        // One pass over the dims: the running product is both the expected
+        // stride and, at the end, the element count.
+        let mut expected = 1usize;
+        let mut packed = true;
+        for (&d, &s) in self.shape.iter().zip(&self.strides).rev() {
+            if d == 0 {
+                return Some(0..0);
+            }
+            packed &= d == 1 || s == expected;
+            // Saturating: a zero dim further out may still make it empty.
+            expected = expected.saturating_mul(d);
         }
-        self.is_contiguous()
-            .then(|| self.offset..self.offset + self.numel())
+        packed.then(|| self.offset..self.offset + expected)
     }
 
     /// One past the largest storage index touched (or `offset` when empty).

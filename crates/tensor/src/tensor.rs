@@ -571,6 +571,24 @@ pub(crate) fn map_float<T: Float, U: Element>(
     f: impl Fn(T) -> U + Sync,
 ) -> Result<Tensor> {
     let (s, l) = x.typed::<T>(op)?;
+    // Packed input: map the slice straight into the output (no zero-fill,
+    // no iteration plan). Large inputs split into fixed chunks, so the
+    // result does not depend on the thread count.
+    if let Some(r) = l.contiguous_range() {
+        let src = &s[r];
+        let v: Vec<U> = if src.len() < strided::PAR_THRESHOLD {
+            src.iter().map(|&a| f(a)).collect()
+        } else {
+            use rayon::prelude::*;
+            let mut v = Vec::with_capacity(src.len());
+            src.par_iter()
+                .with_min_len(1 << 13)
+                .map(|&a| f(a))
+                .collect_into_vec(&mut v);
+            v
+        };
+        return Ok(Tensor::from_vec_unchecked(v, l.shape()));
+    }
     let v = strided::fill(
         l.shape(),
         [(l.strides(), l.offset())],

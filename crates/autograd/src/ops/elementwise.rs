@@ -16,6 +16,12 @@ fn one(g: Var) -> Result<InputGrads> {
     Ok(smallvec![Some(g)])
 }
 
+/// The gradient of a one-input op computed by a fused tensor kernel (used
+/// when the backward pass is not recorded, so no `Var` ops are needed).
+fn fused(g: heft_tensor::Result<Tensor>) -> Result<InputGrads> {
+    one(Var::constant(g?))
+}
+
 /// A float 0/1 tensor from a bool mask, in `dtype_of`'s dtype.
 pub(crate) fn mask_as(mask: &Tensor, dtype_of: &Var) -> Var {
     Var::constant(mask.to_dtype(dtype_of.dtype()))
@@ -154,6 +160,9 @@ impl Var {
     pub fn tanh(&self) -> Result<Var> {
         Var::record("tanh", self.value().tanh()?, &[self], true, |c| {
             let y = c.output.as_ref().expect("saved");
+            if !c.create_graph {
+                return fused(c.grad.value().tanh_backward(y.value()));
+            }
             one(c.grad.mul(&y.square()?.rsub_scalar(1.0)?)?)
         })
     }
@@ -177,6 +186,9 @@ impl Var {
     pub fn sigmoid(&self) -> Result<Var> {
         Var::record("sigmoid", self.value().sigmoid()?, &[self], true, |c| {
             let y = c.output.as_ref().expect("saved");
+            if !c.create_graph {
+                return fused(c.grad.value().sigmoid_backward(y.value()));
+            }
             one(c.grad.mul(&y.mul(&y.rsub_scalar(1.0)?)?)?)
         })
     }
@@ -186,6 +198,9 @@ impl Var {
     pub fn relu(&self) -> Result<Var> {
         Var::record("relu", self.value().relu()?, &[self], true, |c| {
             let y = c.output.as_ref().expect("saved");
+            if !c.create_graph {
+                return fused(c.grad.value().relu_backward(y.value()));
+            }
             one(c.grad.mul(&mask_as(&y.value().gt_scalar(0.0)?, y))?)
         })
     }
@@ -200,6 +215,9 @@ impl Var {
             &[self],
             false,
             move |c| {
+                if !c.create_graph {
+                    return fused(c.grad.value().leaky_relu_backward(x.value(), slope));
+                }
                 let pos = x.value().gt_scalar(0.0)?.to_dtype(x.dtype());
                 // 1 where x > 0, slope elsewhere: slope + (1 - slope) * pos.
                 let d = pos.mul_scalar(1.0 - slope)?.add_scalar(slope)?;
@@ -213,6 +231,9 @@ impl Var {
     pub fn gelu(&self) -> Result<Var> {
         let x = self.clone();
         Var::record("gelu", self.value().gelu()?, &[self], false, move |c| {
+            if !c.create_graph {
+                return fused(c.grad.value().gelu_backward(x.value()));
+            }
             let cdf = x
                 .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?
                 .erf()?
@@ -237,6 +258,9 @@ impl Var {
             &[self],
             false,
             move |c| {
+                if !c.create_graph {
+                    return fused(c.grad.value().gelu_tanh_backward(x.value()));
+                }
                 const K: f64 = 0.797_884_560_802_865_4; // sqrt(2 / pi)
                 const A: f64 = 0.044715;
                 let x2 = x.square()?;
@@ -259,6 +283,9 @@ impl Var {
     pub fn silu(&self) -> Result<Var> {
         let x = self.clone();
         Var::record("silu", self.value().silu()?, &[self], false, move |c| {
+            if !c.create_graph {
+                return fused(c.grad.value().silu_backward(x.value()));
+            }
             let s = x.sigmoid()?;
             let d = s.mul(&x.mul(&s.rsub_scalar(1.0)?)?.add_scalar(1.0)?)?;
             one(c.grad.mul(&d)?)
@@ -294,6 +321,9 @@ impl Var {
             &[self],
             false,
             move |c| {
+                if !c.create_graph {
+                    return fused(c.grad.value().clamp_backward(x.value(), min, max));
+                }
                 let inside = x
                     .value()
                     .ge_scalar(min)?
@@ -319,32 +349,46 @@ impl Var {
     /// `a + b` (broadcasting).
     #[track_caller]
     pub fn add(&self, other: &Var) -> Result<Var> {
+        let (ta, tb) = (self.is_tracked(), other.is_tracked());
         Var::record(
             "add",
             self.value().add(other.value())?,
             &[self, other],
             false,
-            |c| Ok(smallvec![Some(c.grad.clone()), Some(c.grad.clone())]),
+            move |c| {
+                Ok(smallvec![
+                    ta.then(|| c.grad.clone()),
+                    tb.then(|| c.grad.clone())
+                ])
+            },
         )
     }
 
     /// `a - b` (broadcasting).
     #[track_caller]
     pub fn sub(&self, other: &Var) -> Result<Var> {
+        let (ta, tb) = (self.is_tracked(), other.is_tracked());
         Var::record(
             "sub",
             self.value().sub(other.value())?,
             &[self, other],
             false,
-            |c| Ok(smallvec![Some(c.grad.clone()), Some(c.grad.neg()?)]),
+            move |c| {
+                Ok(smallvec![
+                    ta.then(|| c.grad.clone()),
+                    if tb { Some(c.grad.neg()?) } else { None }
+                ])
+            },
         )
     }
 
     /// `a * b` (broadcasting).
     #[track_caller]
     pub fn mul(&self, other: &Var) -> Result<Var> {
-        let (a, b) = (self.clone(), other.clone());
-        let (ta, tb) = (self.is_tracked(), other.is_tracked());
+        // Keep only what the VJP reads: `b` for `a`'s gradient and `a` for
+        // `b`'s, so a constant operand's partner is not held alive.
+        let a = other.is_tracked().then(|| self.clone());
+        let b = self.is_tracked().then(|| other.clone());
         Var::record(
             "mul",
             self.value().mul(other.value())?,
@@ -352,8 +396,14 @@ impl Var {
             false,
             move |c| {
                 Ok(smallvec![
-                    if ta { Some(c.grad.mul(&b)?) } else { None },
-                    if tb { Some(c.grad.mul(&a)?) } else { None }
+                    match &b {
+                        Some(b) => Some(c.grad.mul(b)?),
+                        None => None,
+                    },
+                    match &a {
+                        Some(a) => Some(c.grad.mul(a)?),
+                        None => None,
+                    }
                 ])
             },
         )

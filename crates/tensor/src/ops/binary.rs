@@ -21,12 +21,23 @@ pub(crate) fn zip_map<T: Element, U: Element>(
     let shape = broadcast_shapes(op, a.shape(), b.shape())?;
     let (sa, _) = a.typed::<T>(op)?;
     let (sb, _) = b.typed::<T>(op)?;
-    // Fast paths for small packed operands: same shape, or one side a single element.
+    // Fast paths for packed operands: same shape, or one side a single element.
     let n: usize = shape.iter().product();
-    if n < strided::PAR_THRESHOLD {
-        if let (Some(ra), Some(rb)) = (a.layout().contiguous_range(), b.layout().contiguous_range())
-        {
-            let (xa, xb) = (&sa[ra], &sb[rb]);
+    if let (Some(ra), Some(rb)) = (a.layout().contiguous_range(), b.layout().contiguous_range()) {
+        let (xa, xb) = (&sa[ra], &sb[rb]);
+        if n >= strided::PAR_THRESHOLD && xa.len() == n && xb.len() == n {
+            // Large and packed: write the output directly (no zero-fill);
+            // fixed minimum chunks keep the work split independent of threads.
+            use rayon::prelude::*;
+            let mut v = Vec::with_capacity(n);
+            xa.par_iter()
+                .zip(xb.par_iter())
+                .with_min_len(1 << 13)
+                .map(|(&p, &q)| f(p, q))
+                .collect_into_vec(&mut v);
+            return Ok(Tensor::from_vec_unchecked(v, &shape));
+        }
+        if n < strided::PAR_THRESHOLD {
             let v: Option<Vec<U>> = if xa.len() == n && xb.len() == n {
                 Some(xa.iter().zip(xb).map(|(&p, &q)| f(p, q)).collect())
             } else if xa.len() == n && xb.len() == 1 {

@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod conv;
+pub mod fused;
 pub mod index;
 pub mod join;
 pub mod matmul;

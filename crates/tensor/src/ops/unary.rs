@@ -14,7 +14,7 @@ const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
 #[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
+pub(crate) fn sigmoid<T: Float>(x: T) -> T {
     // Stable on both tails: never exponentiates a large positive number.
     if x >= T::ZERO {
         T::ONE / (T::ONE + (-x).exp())

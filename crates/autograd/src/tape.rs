@@ -14,7 +14,7 @@
 
 use crate::error::{AutogradError, Result};
 use crate::var::{NodeRef, Var};
-use heft_tensor::{Shape, Tensor};
+use heft_tensor::{same_dims, Shape, Tensor};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::panic::Location;
@@ -336,6 +336,7 @@ impl Tape {
         let retain = opts.retain_graph || opts.create_graph;
         let _rec = self.set_recording(opts.create_graph);
         let _walk = InBackward::enter(&self.shared);
+        let anomaly = self.shared.state.borrow().anomaly;
         let mut slots: Vec<Option<Var>> = pool::take(&pool::SLOTS);
         slots.resize(root + 1, None);
         slots[root] = Some(Var::constant(seed));
@@ -374,7 +375,13 @@ impl Tape {
                 continue;
             }
             let backward = backward.expect("non-leaf nodes have a backward");
+            // Tracked at this node only when the walk is recorded (then a VJP
+            // such as `exp`'s differentiates through it); otherwise nothing
+            // is recorded and a constant will do.
             let output = saved.map(|t| {
+                if !opts.create_graph {
+                    return Var::constant(t);
+                }
                 Var::tracked(
                     t,
                     NodeRef {
@@ -394,18 +401,18 @@ impl Tape {
                 self.shared.state.borrow_mut().nodes[i].backward = Some(backward);
             }
             let input_grads = result?;
-            let anomaly = self.shared.state.borrow().anomaly;
             for (k, (inp, gi)) in inputs.iter().zip(input_grads).enumerate() {
                 let (Some(inp), Some(mut gi)) = (inp, gi) else {
                     continue;
                 };
                 let inp = *inp as usize;
-                let reduce_to: Option<Shape> = {
+                // A gradient in a broadcast shape is summed down to the input's.
+                let reduce: Option<Shape> = {
                     let st = self.shared.state.borrow();
                     let target = &st.nodes[inp].shape;
-                    (gi.shape() != target.as_slice()).then(|| SmallVec::from_slice(target))
+                    (!same_dims(gi.shape(), target)).then(|| SmallVec::from_slice(target))
                 };
-                if let Some(target) = reduce_to {
+                if let Some(target) = reduce {
                     gi = gi.sum_to_shape(&target).map_err(|e| match e {
                         AutogradError::Tensor(_) => AutogradError::BadGradient {
                             op,
@@ -436,7 +443,7 @@ impl Tape {
 /// `create_graph`, the sum is written into `prev`'s buffer when nothing else
 /// holds it (no allocation); otherwise it is a recorded `add`.
 fn accumulate(prev: Var, g: Var, create_graph: bool) -> Result<Var> {
-    if create_graph || prev.shape() != g.shape() || prev.dtype() != g.dtype() {
+    if create_graph || !same_dims(prev.shape(), g.shape()) || prev.dtype() != g.dtype() {
         return prev.add(&g);
     }
     let mut acc = prev.into_value();

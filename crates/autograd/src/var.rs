@@ -118,6 +118,25 @@ impl Var {
         Var::record_at(op, Location::caller(), value, inputs, save_output, backward)
     }
 
+    /// Like [`Var::record`], but the backward closure is built by `build`
+    /// only when the op is actually recorded. Use it when the closure
+    /// captures clones of the inputs: during a backward pass without
+    /// `create_graph`, or under `no_grad`, no clone is made.
+    #[track_caller]
+    pub(crate) fn record_lazy<F, B>(
+        op: &'static str,
+        value: Tensor,
+        inputs: &[&Var],
+        save_output: bool,
+        build: B,
+    ) -> Result<Var>
+    where
+        B: FnOnce() -> F,
+        F: Fn(&BackwardCtx<'_>) -> Result<InputGrads> + 'static,
+    {
+        Var::record_at_lazy(op, Location::caller(), value, inputs, save_output, build)
+    }
+
     pub(crate) fn record_at<F>(
         op: &'static str,
         location: &'static Location<'static>,
@@ -127,6 +146,21 @@ impl Var {
         backward: F,
     ) -> Result<Var>
     where
+        F: Fn(&BackwardCtx<'_>) -> Result<InputGrads> + 'static,
+    {
+        Var::record_at_lazy(op, location, value, inputs, save_output, || backward)
+    }
+
+    pub(crate) fn record_at_lazy<F, B>(
+        op: &'static str,
+        location: &'static Location<'static>,
+        value: Tensor,
+        inputs: &[&Var],
+        save_output: bool,
+        build: B,
+    ) -> Result<Var>
+    where
+        B: FnOnce() -> F,
         F: Fn(&BackwardCtx<'_>) -> Result<InputGrads> + 'static,
     {
         let mut tape_ref: Option<&NodeRef> = None;
@@ -169,7 +203,7 @@ impl Var {
             location,
             shape: SmallVec::from_slice(value.shape()),
             inputs: ids,
-            backward: Some(Box::new(backward)),
+            backward: Some(Box::new(build())),
             saved_output: if save_output {
                 Some(value.clone())
             } else {

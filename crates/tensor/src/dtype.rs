@@ -77,10 +77,19 @@ pub trait Element: Copy + Send + Sync + Default + PartialEq + fmt::Debug + 'stat
     fn slice_mut(storage: &mut Storage) -> Option<&mut [Self]>;
     /// Wrap a vector as storage.
     fn into_storage(v: Vec<Self>) -> Storage;
+    /// Storage holding the `n` elements `it` yields (`n` must be exact).
+    /// Small buffers are built inline, with no heap allocation of their own.
+    fn collect_storage(n: usize, it: impl Iterator<Item = Self>) -> Storage;
     /// Convert to f64 (exact for every type but i64 beyond 2^53).
     fn to_f64(self) -> f64;
     /// Convert from f64 (rounding to nearest; bool is `x != 0`; i64 truncates).
     fn from_f64(x: f64) -> Self;
+}
+
+/// Elements of `T` that [`Storage`] keeps inline (16 bytes' worth).
+#[inline(always)]
+const fn storage_inline_capacity<T>() -> usize {
+    16 / std::mem::size_of::<T>()
 }
 
 macro_rules! impl_element {
@@ -90,19 +99,31 @@ macro_rules! impl_element {
             #[inline]
             fn slice(storage: &Storage) -> Option<&[Self]> {
                 match storage {
-                    Storage::$d(v) => Some(v),
+                    Storage::$d(v) => Some(v.as_slice()),
                     _ => None,
                 }
             }
             #[inline]
             fn slice_mut(storage: &mut Storage) -> Option<&mut [Self]> {
                 match storage {
-                    Storage::$d(v) => Some(v),
+                    Storage::$d(v) => Some(v.as_mut_slice()),
                     _ => None,
                 }
             }
             #[inline]
             fn into_storage(v: Vec<Self>) -> Storage {
+                Storage::$d(smallvec::SmallVec::from_vec(v))
+            }
+            #[inline]
+            fn collect_storage(n: usize, it: impl Iterator<Item = Self>) -> Storage {
+                let v = if n <= storage_inline_capacity::<Self>() {
+                    it.collect()
+                } else {
+                    // Large: collect as a Vec (its loop vectorises) and adopt
+                    // the heap buffer without copying.
+                    smallvec::SmallVec::from_vec(it.collect::<Vec<Self>>())
+                };
+                debug_assert_eq!(v.len(), n);
                 Storage::$d(v)
             }
             #[inline]

@@ -32,17 +32,37 @@ pub struct Layout {
 }
 
 impl Clone for Layout {
-    // `SmallVec`'s own `clone` goes through an element-by-element iterator;
-    // `from_slice` copies the inline array in one go. Layouts are cloned
-    // by every view and every `Tensor::clone`, so this shows on small ops.
+    // Layouts are cloned by every view and every `Tensor::clone`, so this
+    // shows on small ops: `SmallVec`'s own `clone` goes through an
+    // element-by-element iterator, and `from_slice` calls `memcpy`.
     #[inline]
     fn clone(&self) -> Self {
         Layout {
-            shape: SmallVec::from_slice(&self.shape),
-            strides: SmallVec::from_slice(&self.strides),
+            shape: copy_dims(&self.shape),
+            strides: copy_dims(&self.strides),
             offset: self.offset,
         }
     }
+}
+
+/// A copy of an inline shape as fixed-size moves (no `memcpy` call).
+#[inline]
+fn copy_dims(s: &Shape) -> Shape {
+    shape_of(s)
+}
+
+/// A [`Shape`] from a slice; ranks up to 4 as fixed-size moves (no `memcpy` call).
+#[inline]
+pub(crate) fn shape_of(s: &[usize]) -> Shape {
+    let buf = match *s {
+        [] => return SmallVec::new(),
+        [a] => [a, 0, 0, 0],
+        [a, b] => [a, b, 0, 0],
+        [a, b, c] => [a, b, c, 0],
+        [a, b, c, d] => [a, b, c, d],
+        _ => return SmallVec::from_slice(s),
+    };
+    SmallVec::from_buf_and_len(buf, s.len())
 }
 
 /// Resolve a possibly negative axis (`-1` is the last) against a rank.
@@ -71,6 +91,29 @@ pub(crate) fn normalize_axis_rank(
 
 /// Row-major strides of a packed tensor of this shape.
 pub fn contiguous_strides(shape: &[usize]) -> Shape {
+    // Ranks up to 4 (inline shapes) as fixed-size arithmetic: this runs for
+    // every new tensor, and the general loop costs more than the op on a
+    // small one.
+    let d = |x: usize| x.max(1);
+    let buf = match *shape {
+        [] => return SmallVec::new(),
+        [_] => [1, 0, 0, 0],
+        [_, b] => [d(b), 1, 0, 0],
+        [_, b, c] => {
+            let s1 = d(c);
+            [s1.saturating_mul(d(b)), s1, 1, 0]
+        }
+        [_, b, c, e] => {
+            let s2 = d(e);
+            let s1 = s2.saturating_mul(d(c));
+            [s1.saturating_mul(d(b)), s1, s2, 1]
+        }
+        _ => return contiguous_strides_general(shape),
+    };
+    SmallVec::from_buf_and_len(buf, shape.len())
+}
+
+fn contiguous_strides_general(shape: &[usize]) -> Shape {
     let mut strides: Shape = SmallVec::from_elem(0, shape.len());
     let mut s = 1usize;
     for i in (0..shape.len()).rev() {
@@ -80,10 +123,17 @@ pub fn contiguous_strides(shape: &[usize]) -> Shape {
     strides
 }
 
+/// Shape equality as an inline loop (slice `==` on `usize` calls `memcmp`,
+/// which costs more than the compare for the few dims a shape has).
+#[inline]
+pub fn same_dims(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The numpy broadcast of two shapes, or an error naming `op` and both shapes.
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
-    if a == b {
-        return Ok(SmallVec::from_slice(a));
+    if same_dims(a, b) {
+        return Ok(shape_of(a));
     }
     let n = a.len().max(b.len());
     let mut out: Shape = SmallVec::from_elem(0, n);
@@ -151,7 +201,7 @@ impl Layout {
     /// A packed row-major layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
         Layout {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             strides: contiguous_strides(shape),
             offset: 0,
         }
@@ -168,7 +218,7 @@ impl Layout {
             ));
         }
         Ok(Layout {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             strides: SmallVec::from_slice(strides),
             offset,
         })
@@ -375,7 +425,7 @@ impl Layout {
             }
         }
         Ok(Layout {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             strides,
             offset: self.offset,
         })
@@ -430,7 +480,7 @@ impl Layout {
         }
         if self.is_contiguous() {
             return Ok(Some(Layout {
-                shape: SmallVec::from_slice(shape),
+                shape: shape_of(shape),
                 strides: contiguous_strides(shape),
                 offset: self.offset,
             }));
@@ -489,7 +539,7 @@ impl Layout {
             ni = nj;
         }
         Ok(Some(Layout {
-            shape: SmallVec::from_slice(shape),
+            shape: shape_of(shape),
             strides: new_strides,
             offset: self.offset,
         }))

@@ -52,7 +52,7 @@ pub mod tensor;
 
 pub use dtype::{DType, Element, Float};
 pub use error::{Dims, Result, TensorError};
-pub use layout::{broadcast_shapes, Layout, Shape};
+pub use layout::{broadcast_shapes, same_dims, Layout, Shape};
 pub use ops::conv::Conv2dParams;
 pub use ops::reduce::sum_to_shape;
 pub use storage::Storage;

@@ -109,6 +109,18 @@ impl Tensor {
         Ok(Tensor::from_vec_unchecked(data, shape))
     }
 
+    /// A packed tensor of `shape` from the exactly `numel(shape)` elements
+    /// `it` yields; small tensors are built with no buffer allocation.
+    pub(crate) fn from_iter_unchecked<T: Element>(
+        it: impl Iterator<Item = T>,
+        shape: &[usize],
+    ) -> Tensor {
+        Tensor {
+            storage: Arc::new(T::collect_storage(numel(shape), it)),
+            layout: Layout::contiguous(shape),
+        }
+    }
+
     pub(crate) fn from_vec_unchecked<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
         debug_assert_eq!(data.len(), numel(shape));
         Tensor {
@@ -124,13 +136,13 @@ impl Tensor {
 
     /// A rank-0 tensor holding one value.
     pub fn scalar<T: Element>(value: T) -> Tensor {
-        Tensor::from_vec_unchecked(vec![value], &[])
+        Tensor::from_iter_unchecked(std::iter::once(value), &[])
     }
 
     /// A tensor of `shape` filled with `value` (converted to `dtype`).
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
         let n = numel(shape);
-        any_dispatch!(dtype, T => Tensor::from_vec_unchecked(vec![T::from_f64(value); n], shape))
+        any_dispatch!(dtype, T => Tensor::from_iter_unchecked(std::iter::repeat_n(T::from_f64(value), n), shape))
     }
 
     /// Zeros.
@@ -576,9 +588,13 @@ pub(crate) fn map_float<T: Float, U: Element>(
     // result does not depend on the thread count.
     if let Some(r) = l.contiguous_range() {
         let src = &s[r];
-        let v: Vec<U> = if src.len() < strided::PAR_THRESHOLD {
-            src.iter().map(|&a| f(a)).collect()
-        } else {
+        if src.len() < strided::PAR_THRESHOLD {
+            return Ok(Tensor::from_iter_unchecked(
+                src.iter().map(|&a| f(a)),
+                l.shape(),
+            ));
+        }
+        let v: Vec<U> = {
             use rayon::prelude::*;
             let mut v = Vec::with_capacity(src.len());
             src.par_iter()

@@ -39,9 +39,9 @@ impl Var {
     /// `|x|`; gradient `sign(x)` (0 at 0).
     #[track_caller]
     pub fn abs(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("abs", self.value().abs()?, &[self], false, move |c| {
-            one(c.grad.mul(&Var::constant(x.value().sign()?))?)
+        Var::record_lazy("abs", self.value().abs()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.mul(&Var::constant(x.value().sign()?))?)
         })
     }
 
@@ -56,18 +56,18 @@ impl Var {
     /// `ln x`; gradient `1 / x`.
     #[track_caller]
     pub fn log(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("log", self.value().log()?, &[self], false, move |c| {
-            one(c.grad.div(&x)?)
+        Var::record_lazy("log", self.value().log()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.div(&x)?)
         })
     }
 
     /// `ln(1 + x)`; gradient `1 / (1 + x)`.
     #[track_caller]
     pub fn log1p(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("log1p", self.value().log1p()?, &[self], false, move |c| {
-            one(c.grad.div(&x.add_scalar(1.0)?)?)
+        Var::record_lazy("log1p", self.value().log1p()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.div(&x.add_scalar(1.0)?)?)
         })
     }
 
@@ -112,46 +112,48 @@ impl Var {
     /// `x^2`; gradient `2x`.
     #[track_caller]
     pub fn square(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("square", self.value().square()?, &[self], false, move |c| {
-            one(c.grad.mul(&x.mul_scalar(2.0)?)?)
+        Var::record_lazy("square", self.value().square()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.mul(&x.mul_scalar(2.0)?)?)
         })
     }
 
     /// `x^p`; gradient `p x^(p-1)`.
     #[track_caller]
     pub fn powf(&self, p: f64) -> Result<Var> {
-        let x = self.clone();
-        Var::record("powf", self.value().powf(p)?, &[self], false, move |c| {
-            if p == 0.0 {
-                return Ok(smallvec![None]);
+        Var::record_lazy("powf", self.value().powf(p)?, &[self], false, || {
+            let x = self.clone();
+            move |c| {
+                if p == 0.0 {
+                    return Ok(smallvec![None]);
+                }
+                let d = if p == 1.0 {
+                    x.ones_like()
+                } else if p == 2.0 {
+                    x.mul_scalar(2.0)?
+                } else {
+                    x.powf(p - 1.0)?.mul_scalar(p)?
+                };
+                one(c.grad.mul(&d)?)
             }
-            let d = if p == 1.0 {
-                x.ones_like()
-            } else if p == 2.0 {
-                x.mul_scalar(2.0)?
-            } else {
-                x.powf(p - 1.0)?.mul_scalar(p)?
-            };
-            one(c.grad.mul(&d)?)
         })
     }
 
     /// `sin x`; gradient `cos x`.
     #[track_caller]
     pub fn sin(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("sin", self.value().sin()?, &[self], false, move |c| {
-            one(c.grad.mul(&x.cos()?)?)
+        Var::record_lazy("sin", self.value().sin()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.mul(&x.cos()?)?)
         })
     }
 
     /// `cos x`; gradient `-sin x`.
     #[track_caller]
     pub fn cos(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("cos", self.value().cos()?, &[self], false, move |c| {
-            one(c.grad.mul(&x.sin()?)?.neg()?)
+        Var::record_lazy("cos", self.value().cos()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.mul(&x.sin()?)?.neg()?)
         })
     }
 
@@ -170,14 +172,16 @@ impl Var {
     /// `erf x`; gradient `2 / sqrt(pi) e^(-x^2)`.
     #[track_caller]
     pub fn erf(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("erf", self.value().erf()?, &[self], false, move |c| {
-            let d = x
-                .square()?
-                .neg()?
-                .exp()?
-                .mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?;
-            one(c.grad.mul(&d)?)
+        Var::record_lazy("erf", self.value().erf()?, &[self], false, || {
+            let x = self.clone();
+            move |c| {
+                let d = x
+                    .square()?
+                    .neg()?
+                    .exp()?
+                    .mul_scalar(std::f64::consts::FRAC_2_SQRT_PI)?;
+                one(c.grad.mul(&d)?)
+            }
         })
     }
 
@@ -208,20 +212,22 @@ impl Var {
     /// `x` for `x > 0` else `slope x`.
     #[track_caller]
     pub fn leaky_relu(&self, slope: f64) -> Result<Var> {
-        let x = self.clone();
-        Var::record(
+        Var::record_lazy(
             "leaky_relu",
             self.value().leaky_relu(slope)?,
             &[self],
             false,
-            move |c| {
-                if !c.create_graph {
-                    return fused(c.grad.value().leaky_relu_backward(x.value(), slope));
+            || {
+                let x = self.clone();
+                move |c| {
+                    if !c.create_graph {
+                        return fused(c.grad.value().leaky_relu_backward(x.value(), slope));
+                    }
+                    let pos = x.value().gt_scalar(0.0)?.to_dtype(x.dtype());
+                    // 1 where x > 0, slope elsewhere: slope + (1 - slope) * pos.
+                    let d = pos.mul_scalar(1.0 - slope)?.add_scalar(slope)?;
+                    one(c.grad.mul(&Var::constant(d))?)
                 }
-                let pos = x.value().gt_scalar(0.0)?.to_dtype(x.dtype());
-                // 1 where x > 0, slope elsewhere: slope + (1 - slope) * pos.
-                let d = pos.mul_scalar(1.0 - slope)?.add_scalar(slope)?;
-                one(c.grad.mul(&Var::constant(d))?)
             },
         )
     }
@@ -229,51 +235,55 @@ impl Var {
     /// GELU, exact form `x Phi(x)`; gradient `Phi(x) + x phi(x)`.
     #[track_caller]
     pub fn gelu(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("gelu", self.value().gelu()?, &[self], false, move |c| {
-            if !c.create_graph {
-                return fused(c.grad.value().gelu_backward(x.value()));
+        Var::record_lazy("gelu", self.value().gelu()?, &[self], false, || {
+            let x = self.clone();
+            move |c| {
+                if !c.create_graph {
+                    return fused(c.grad.value().gelu_backward(x.value()));
+                }
+                let cdf = x
+                    .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?
+                    .erf()?
+                    .add_scalar(1.0)?
+                    .mul_scalar(0.5)?;
+                let pdf = x
+                    .square()?
+                    .mul_scalar(-0.5)?
+                    .exp()?
+                    .mul_scalar(0.398_942_280_401_432_7)?; // 1/sqrt(2 pi)
+                one(c.grad.mul(&cdf.add(&x.mul(&pdf)?)?)?)
             }
-            let cdf = x
-                .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?
-                .erf()?
-                .add_scalar(1.0)?
-                .mul_scalar(0.5)?;
-            let pdf = x
-                .square()?
-                .mul_scalar(-0.5)?
-                .exp()?
-                .mul_scalar(0.398_942_280_401_432_7)?; // 1/sqrt(2 pi)
-            one(c.grad.mul(&cdf.add(&x.mul(&pdf)?)?)?)
         })
     }
 
     /// GELU, tanh approximation.
     #[track_caller]
     pub fn gelu_tanh(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record(
+        Var::record_lazy(
             "gelu_tanh",
             self.value().gelu_tanh()?,
             &[self],
             false,
-            move |c| {
-                if !c.create_graph {
-                    return fused(c.grad.value().gelu_tanh_backward(x.value()));
+            || {
+                let x = self.clone();
+                move |c| {
+                    if !c.create_graph {
+                        return fused(c.grad.value().gelu_tanh_backward(x.value()));
+                    }
+                    const K: f64 = 0.797_884_560_802_865_4; // sqrt(2 / pi)
+                    const A: f64 = 0.044715;
+                    let x2 = x.square()?;
+                    let u = x.mul(&x2.mul_scalar(A)?.add_scalar(1.0)?)?.mul_scalar(K)?;
+                    let t = u.tanh()?;
+                    let du = x2.mul_scalar(3.0 * A)?.add_scalar(1.0)?.mul_scalar(K)?;
+                    // d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) du
+                    let left = t.add_scalar(1.0)?.mul_scalar(0.5)?;
+                    let right = x
+                        .mul(&t.square()?.rsub_scalar(1.0)?)?
+                        .mul(&du)?
+                        .mul_scalar(0.5)?;
+                    one(c.grad.mul(&left.add(&right)?)?)
                 }
-                const K: f64 = 0.797_884_560_802_865_4; // sqrt(2 / pi)
-                const A: f64 = 0.044715;
-                let x2 = x.square()?;
-                let u = x.mul(&x2.mul_scalar(A)?.add_scalar(1.0)?)?.mul_scalar(K)?;
-                let t = u.tanh()?;
-                let du = x2.mul_scalar(3.0 * A)?.add_scalar(1.0)?.mul_scalar(K)?;
-                // d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) du
-                let left = t.add_scalar(1.0)?.mul_scalar(0.5)?;
-                let right = x
-                    .mul(&t.square()?.rsub_scalar(1.0)?)?
-                    .mul(&du)?
-                    .mul_scalar(0.5)?;
-                one(c.grad.mul(&left.add(&right)?)?)
             },
         )
     }
@@ -281,28 +291,26 @@ impl Var {
     /// SiLU `x sigmoid(x)`; gradient `s (1 + x (1 - s))`.
     #[track_caller]
     pub fn silu(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record("silu", self.value().silu()?, &[self], false, move |c| {
-            if !c.create_graph {
-                return fused(c.grad.value().silu_backward(x.value()));
+        Var::record_lazy("silu", self.value().silu()?, &[self], false, || {
+            let x = self.clone();
+            move |c| {
+                if !c.create_graph {
+                    return fused(c.grad.value().silu_backward(x.value()));
+                }
+                let s = x.sigmoid()?;
+                let d = s.mul(&x.mul(&s.rsub_scalar(1.0)?)?.add_scalar(1.0)?)?;
+                one(c.grad.mul(&d)?)
             }
-            let s = x.sigmoid()?;
-            let d = s.mul(&x.mul(&s.rsub_scalar(1.0)?)?.add_scalar(1.0)?)?;
-            one(c.grad.mul(&d)?)
         })
     }
 
     /// `ln(1 + e^x)`; gradient `sigmoid(x)`.
     #[track_caller]
     pub fn softplus(&self) -> Result<Var> {
-        let x = self.clone();
-        Var::record(
-            "softplus",
-            self.value().softplus()?,
-            &[self],
-            false,
-            move |c| one(c.grad.mul(&x.sigmoid()?)?),
-        )
+        Var::record_lazy("softplus", self.value().softplus()?, &[self], false, || {
+            let x = self.clone();
+            move |c| one(c.grad.mul(&x.sigmoid()?)?)
+        })
     }
 
     /// -1, 0 or 1; gradient 0 everywhere.
@@ -314,22 +322,24 @@ impl Var {
     /// Clamp into `[min, max]`; gradient 1 where `min <= x <= max`, else 0.
     #[track_caller]
     pub fn clamp(&self, min: f64, max: f64) -> Result<Var> {
-        let x = self.clone();
-        Var::record(
+        Var::record_lazy(
             "clamp",
             self.value().clamp(min, max)?,
             &[self],
             false,
-            move |c| {
-                if !c.create_graph {
-                    return fused(c.grad.value().clamp_backward(x.value(), min, max));
+            || {
+                let x = self.clone();
+                move |c| {
+                    if !c.create_graph {
+                        return fused(c.grad.value().clamp_backward(x.value(), min, max));
+                    }
+                    let inside = x
+                        .value()
+                        .ge_scalar(min)?
+                        .to_dtype(x.dtype())
+                        .mul(&x.value().le_scalar(max)?.to_dtype(x.dtype()))?;
+                    one(c.grad.mul(&Var::constant(inside))?)
                 }
-                let inside = x
-                    .value()
-                    .ge_scalar(min)?
-                    .to_dtype(x.dtype())
-                    .mul(&x.value().le_scalar(max)?.to_dtype(x.dtype()))?;
-                one(c.grad.mul(&Var::constant(inside))?)
             },
         )
     }
@@ -385,26 +395,28 @@ impl Var {
     /// `a * b` (broadcasting).
     #[track_caller]
     pub fn mul(&self, other: &Var) -> Result<Var> {
-        // Keep only what the VJP reads: `b` for `a`'s gradient and `a` for
-        // `b`'s, so a constant operand's partner is not held alive.
-        let a = other.is_tracked().then(|| self.clone());
-        let b = self.is_tracked().then(|| other.clone());
-        Var::record(
+        Var::record_lazy(
             "mul",
             self.value().mul(other.value())?,
             &[self, other],
             false,
-            move |c| {
-                Ok(smallvec![
-                    match &b {
-                        Some(b) => Some(c.grad.mul(b)?),
-                        None => None,
-                    },
-                    match &a {
-                        Some(a) => Some(c.grad.mul(a)?),
-                        None => None,
-                    }
-                ])
+            || {
+                // Keep only what the VJP reads: `b` for `a`'s gradient and
+                // `a` for `b`'s, so a constant operand's partner is not held.
+                let a = other.is_tracked().then(|| self.clone());
+                let b = self.is_tracked().then(|| other.clone());
+                move |c| {
+                    Ok(smallvec![
+                        match &b {
+                            Some(b) => Some(c.grad.mul(b)?),
+                            None => None,
+                        },
+                        match &a {
+                            Some(a) => Some(c.grad.mul(a)?),
+                            None => None,
+                        }
+                    ])
+                }
             },
         )
     }
@@ -470,23 +482,25 @@ impl Var {
         } else {
             self.value().minimum(other.value())?
         };
-        let (a, b) = (self.clone(), other.clone());
-        Var::record(op, value, &[self, other], false, move |c| {
-            // Weight of a: 1 where a wins, 1/2 on ties, 0 where b wins.
-            let wins = if is_max {
-                a.value().gt(b.value())?
-            } else {
-                a.value().lt(b.value())?
-            };
-            let ties = a.value().eq(b.value())?;
-            let wa = wins
-                .to_dtype(a.dtype())
-                .add(&ties.to_dtype(a.dtype()).mul_scalar(0.5)?)?;
-            let wb = wa.rsub_scalar(1.0)?;
-            Ok(smallvec![
-                Some(c.grad.mul(&Var::constant(wa))?),
-                Some(c.grad.mul(&Var::constant(wb))?)
-            ])
+        Var::record_lazy(op, value, &[self, other], false, || {
+            let (a, b) = (self.clone(), other.clone());
+            move |c| {
+                // Weight of a: 1 where a wins, 1/2 on ties, 0 where b wins.
+                let wins = if is_max {
+                    a.value().gt(b.value())?
+                } else {
+                    a.value().lt(b.value())?
+                };
+                let ties = a.value().eq(b.value())?;
+                let wa = wins
+                    .to_dtype(a.dtype())
+                    .add(&ties.to_dtype(a.dtype()).mul_scalar(0.5)?)?;
+                let wb = wa.rsub_scalar(1.0)?;
+                Ok(smallvec![
+                    Some(c.grad.mul(&Var::constant(wa))?),
+                    Some(c.grad.mul(&Var::constant(wb))?)
+                ])
+            }
         })
     }
 
@@ -584,13 +598,15 @@ impl Var {
     /// `s / x`; gradient `-s / x^2`.
     #[track_caller]
     pub fn rdiv_scalar(&self, value: f64) -> Result<Var> {
-        let x = self.clone();
-        Var::record(
+        Var::record_lazy(
             "rdiv_scalar",
             self.value().rdiv_scalar(value)?,
             &[self],
             false,
-            move |c| one(c.grad.mul(&x.square()?.rdiv_scalar(-value)?)?),
+            || {
+                let x = self.clone();
+                move |c| one(c.grad.mul(&x.square()?.rdiv_scalar(-value)?)?)
+            },
         )
     }
 }

@@ -38,19 +38,17 @@ pub(crate) fn zip_map<T: Element, U: Element>(
             return Ok(Tensor::from_vec_unchecked(v, &shape));
         }
         if n < strided::PAR_THRESHOLD {
-            let v: Option<Vec<U>> = if xa.len() == n && xb.len() == n {
-                Some(xa.iter().zip(xb).map(|(&p, &q)| f(p, q)).collect())
+            if xa.len() == n && xb.len() == n {
+                let it = xa.iter().zip(xb).map(|(&p, &q)| f(p, q));
+                return Ok(Tensor::from_iter_unchecked(it, &shape));
             } else if xa.len() == n && xb.len() == 1 {
                 let q = xb[0];
-                Some(xa.iter().map(|&p| f(p, q)).collect())
+                let it = xa.iter().map(|&p| f(p, q));
+                return Ok(Tensor::from_iter_unchecked(it, &shape));
             } else if xb.len() == n && xa.len() == 1 {
                 let p = xa[0];
-                Some(xb.iter().map(|&q| f(p, q)).collect())
-            } else {
-                None
-            };
-            if let Some(v) = v {
-                return Ok(Tensor::from_vec_unchecked(v, &shape));
+                let it = xb.iter().map(|&q| f(p, q));
+                return Ok(Tensor::from_iter_unchecked(it, &shape));
             }
         }
     }

@@ -20,7 +20,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
-use crate::layout::broadcast_shapes;
+use crate::layout::{broadcast_shapes, same_dims};
 use crate::ops::binary::zip_map;
 use crate::ops::unary::sigmoid;
 use crate::strided::PAR_THRESHOLD;
@@ -125,7 +125,7 @@ impl Tensor {
         let op = "add_assign";
         self.same_dtype(other, op)?;
         let shape = broadcast_shapes(op, self.shape(), other.shape())?;
-        if shape.as_slice() != self.shape() {
+        if !same_dims(&shape, self.shape()) {
             return Err(TensorError::shapes(
                 op,
                 self.shape(),
@@ -139,7 +139,7 @@ impl Tensor {
 
 fn add_assign_typed<T: Float>(a: &mut Tensor, b: &Tensor) -> Result<()> {
     let packed;
-    let b = if b.shape() == a.shape() && b.is_contiguous() {
+    let b = if same_dims(b.shape(), a.shape()) && b.is_contiguous() {
         b
     } else {
         packed = b.broadcast_to(a.shape())?.contiguous();

@@ -172,6 +172,63 @@ where
     Ok(Tensor::from_vec_unchecked(v, &out_shape))
 }
 
+/// Sum over the leading axes of a packed tensor (a bias gradient: `[batch,
+/// features] -> [features]`), row by row into the output, so the inner loop
+/// runs along contiguous memory and vectorises. `None` when the layout or the
+/// axes do not fit.
+///
+/// Each output element gets exactly the additions, in exactly the order,
+/// that [`reduce_core`] would do (a running sum per fixed chunk of
+/// [`CHUNK`] rows, chunks merged left to right), so the two paths give the
+/// same bits; the work is split over columns only, so the thread count does
+/// not change the result either.
+fn sum_leading<T: Float>(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Option<Tensor>> {
+    let shape = x.shape();
+    let r = axes.len();
+    if r == 0 || r >= shape.len() || axes.iter().enumerate().any(|(i, &a)| a != i) {
+        return Ok(None);
+    }
+    let Some(range) = x.layout().contiguous_range() else {
+        return Ok(None);
+    };
+    let n_red: usize = shape[..r].iter().product();
+    let inner: usize = shape[r..].iter().product();
+    if n_red < 2 || inner < 8 {
+        return Ok(None);
+    }
+    let (s, _) = x.typed::<T>("sum")?;
+    let data = &s[range];
+    // Columns `j0 .. j0 + out.len()` of the result.
+    let columns = |j0: usize, out: &mut [T]| {
+        let w = out.len();
+        let mut part = vec![T::ZERO; w];
+        for c0 in (0..n_red).step_by(CHUNK) {
+            part.iter_mut().for_each(|p| *p = T::ZERO);
+            for i in c0..(c0 + CHUNK).min(n_red) {
+                let row = &data[i * inner + j0..i * inner + j0 + w];
+                for (p, &v) in part.iter_mut().zip(row) {
+                    *p += v;
+                }
+            }
+            for (o, &p) in out.iter_mut().zip(&part) {
+                *o += p;
+            }
+        }
+    };
+    let mut out = vec![T::ZERO; inner];
+    if n_red.saturating_mul(inner) < PAR_THRESHOLD {
+        columns(0, &mut out);
+    } else {
+        // Column blocks; a block's sums do not depend on how blocks are split.
+        let per = (PAR_THRESHOLD / n_red).max(64).min(inner);
+        out.par_chunks_mut(per)
+            .enumerate()
+            .for_each(|(b, o)| columns(b * per, o));
+    }
+    let out_shape = reduced_shape(shape, axes, keepdim);
+    Ok(Some(Tensor::from_vec_unchecked(out, &out_shape)))
+}
+
 /// Sum of a strided run with 8 independent accumulators (vectorisable, fixed order).
 #[inline]
 fn run_sum<T: Float>(s: &[T], o: usize, len: usize, st: usize) -> T {
@@ -203,6 +260,11 @@ impl Tensor {
     pub fn sum(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         let op = "sum";
         let ax = reduce_axes(op, axes, self.shape())?;
+        if let Some(t) =
+            float_dispatch!(op, self.dtype(), T => sum_leading::<T>(self, &ax, keepdim))?
+        {
+            return Ok(t);
+        }
         float_dispatch!(op, self.dtype(), T => reduce_core::<T, T, T>(
             self, op, &ax, keepdim, T::ZERO,
             |acc, s, o, n, st, _| acc + run_sum(s, o, n, st),
@@ -473,6 +535,65 @@ pub fn count_true(mask: &Tensor) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use crate::Tensor;
+
+    /// `sum` through the general engine, bypassing the leading-axes path.
+    fn sum_general(x: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {
+        super::reduce_core::<f32, f32, f32>(
+            x,
+            "sum",
+            axes,
+            keepdim,
+            0.0,
+            |acc, s, o, n, st, _| acc + super::run_sum(s, o, n, st),
+            |a, b| a + b,
+            |a| a,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn leading_axes_sum_is_bit_identical_to_the_general_engine() {
+        // Values of mixed sign and magnitude, so the order of additions shows in the bits.
+        let data = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1.37e-3 * (1 + i % 13) as f32)
+                .collect()
+        };
+        for (shape, axes) in [
+            (vec![64usize, 256], vec![0usize]),
+            (vec![3, 4, 10], vec![0, 1]),
+            (vec![2, 9], vec![0]),
+            // More rows than one CHUNK: chunked partial sums merged in order,
+            // and enough work for the parallel column split.
+            (vec![super::CHUNK * 2 + 5, 9], vec![0]),
+            (vec![300, 700], vec![0]),
+        ] {
+            let n: usize = shape.iter().product();
+            let x = Tensor::from_vec(data(n), &shape).unwrap();
+            let ax: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+            for keepdim in [false, true] {
+                let fast = x.sum(&ax, keepdim).unwrap();
+                let general = sum_general(&x, &axes, keepdim);
+                assert_eq!(fast.shape(), general.shape());
+                let (f, g) = (
+                    fast.to_vec::<f32>().unwrap(),
+                    general.to_vec::<f32>().unwrap(),
+                );
+                assert!(
+                    f.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{shape:?} over {axes:?}"
+                );
+            }
+        }
+        // And against a naive f64 sum of the columns.
+        let x = Tensor::from_vec(data(64 * 256), &[64, 256]).unwrap();
+        let v = x.to_vec::<f32>().unwrap();
+        let got = x.sum(&[0], false).unwrap().to_vec::<f32>().unwrap();
+        for j in 0..256 {
+            let want: f64 = (0..64).map(|i| v[i * 256 + j] as f64).sum();
+            assert!((got[j] as f64 - want).abs() < 1e-4, "column {j}");
+        }
+    }
 
     #[test]
     fn sum_over_axes_and_keepdim() {

@@ -262,6 +262,41 @@ fn matmul_plain_batched_and_transposed() {
 }
 
 #[test]
+fn addmm_bias_and_factors() -> Result<()> {
+    // bias [n] (a Linear bias), [m, 1] or [m, n]; b as a transposed view (a Linear weight).
+    let strat =
+        (1..=4usize, 1..=4usize, 1..=4usize, 0..3usize).prop_flat_map(|(m, k, n, which)| {
+            let bias = match which {
+                0 => vec![n],
+                1 => vec![m, 1],
+                _ => vec![m, n],
+            };
+            (
+                tensor(bias, -1.0..1.0),
+                tensor(vec![m, k], -1.0..1.0),
+                tensor(vec![n, k], -1.0..1.0),
+            )
+        });
+    check_gradients(strat.prop_map(|(c, a, w)| vec![c, a, w]), CASES, |v| {
+        wsum(&v[0].addmm(&v[1], &v[2].t()?)?)
+    })
+    .unwrap();
+    // Hand-derived: y = c + a b with a = [[1, 2]], b = [[3], [4]], c = [0.5];
+    // loss = 2 y: dc = 2, da = 2 b^T = [[6, 8]], db = 2 a^T = [[2], [4]].
+    let tape = heft_autograd::Tape::new();
+    let c = tape.leaf(Tensor::from_vec(vec![0.5f64], &[1])?);
+    let a = tape.leaf(Tensor::from_vec(vec![1.0f64, 2.0], &[1, 2])?);
+    let b = tape.leaf(Tensor::from_vec(vec![3.0f64, 4.0], &[2, 1])?);
+    let y = c.addmm(&a, &b)?;
+    assert_eq!(y.value().to_vec::<f64>()?, vec![11.5]);
+    let g = tape.backward(&y.mul_scalar(2.0)?.sum_all()?)?;
+    assert_eq!(g.get(&c).unwrap().to_vec::<f64>()?, vec![2.0]);
+    assert_eq!(g.get(&a).unwrap().to_vec::<f64>()?, vec![6.0, 8.0]);
+    assert_eq!(g.get(&b).unwrap().to_vec::<f64>()?, vec![2.0, 4.0]);
+    Ok(())
+}
+
+#[test]
 fn views() {
     check_gradients(
         one_input(-2.0..2.0).prop_filter("rank >= 2", |v| v[0].ndim() >= 2),
@@ -381,6 +416,15 @@ fn second_order() {
         (
             "matmul",
             Box::new(|v: &[Var]| wsum(&v[0].matmul(&v[1])?.tanh()?)),
+        ),
+        (
+            "addmm",
+            Box::new(|v: &[Var]| {
+                // A bias that depends on the weight too, so mixed second
+                // derivatives through the addend are exercised.
+                let bias = v[1].sum(&[0], false)?.mul_scalar(0.3)?;
+                wsum(&bias.addmm(&v[0], &v[1])?.tanh()?)
+            }),
         ),
         (
             "reductions",

@@ -50,36 +50,66 @@ impl Var {
             shape.push(rhs.shape()[1]);
             return out.reshape(&shape);
         }
-        let (a, b) = (self.clone(), rhs.clone());
-        let (ta, tb) = (self.is_tracked(), rhs.is_tracked());
-        Var::record(
+        Var::record_lazy(
             "matmul",
             self.value().matmul(rhs.value())?,
             &[self, rhs],
             false,
-            move |c| {
-                let ga = if ta {
-                    Some(c.grad.matmul(&b.t()?)?)
-                } else {
-                    None
-                };
-                let gb = if tb {
-                    let bv = b.value();
-                    if bv.ndim() == 2 && !bv.is_contiguous() && bv.t()?.is_contiguous() {
-                        // B is a transposed view of a contiguous matrix (e.g. a
-                        // Linear weight used as `w.t()`): compute `(dC^T A)^T`,
-                        // a view whose storage is row-major in B's own order,
-                        // so the gradient that reaches the weight is contiguous
-                        // and needs no strided copy later (same sums, same order).
-                        Some(c.grad.t()?.matmul(&a)?.t()?)
-                    } else {
-                        Some(a.t()?.matmul(c.grad)?)
-                    }
-                } else {
-                    None
-                };
-                Ok(smallvec![ga, gb])
+            || {
+                let (a, b) = (self.clone(), rhs.clone());
+                move |c| {
+                    let (ga, gb) = matmul_vjp(c.grad, &a, &b)?;
+                    Ok(smallvec![ga, gb])
+                }
             },
         )
     }
+
+    /// `self + a b` for 2-D `a` and `b`, `self` broadcast to the product's
+    /// shape (see [`heft_tensor::Tensor::addmm`]): a layer's `x w^T + bias`
+    /// in one output buffer. Gradients: the addend gets `dC` (summed back
+    /// to its shape by the engine), `a` and `b` get what `matmul` gives.
+    #[track_caller]
+    pub fn addmm(&self, a: &Var, b: &Var) -> Result<Var> {
+        Var::record_lazy(
+            "addmm",
+            self.value().addmm(a.value(), b.value())?,
+            &[self, a, b],
+            false,
+            || {
+                let t_add = self.is_tracked();
+                let (a, b) = (a.clone(), b.clone());
+                move |c| {
+                    let (ga, gb) = matmul_vjp(c.grad, &a, &b)?;
+                    Ok(smallvec![t_add.then(|| c.grad.clone()), ga, gb])
+                }
+            },
+        )
+    }
+}
+
+/// `(dA, dB)` of `C = A B` for 2-D or batched operands, `None` for an
+/// untracked operand.
+fn matmul_vjp(g: &Var, a: &Var, b: &Var) -> Result<(Option<Var>, Option<Var>)> {
+    let ga = if a.is_tracked() {
+        Some(g.matmul(&b.t()?)?)
+    } else {
+        None
+    };
+    let gb = if b.is_tracked() {
+        let bv = b.value();
+        if bv.ndim() == 2 && !bv.is_contiguous() && bv.t()?.is_contiguous() {
+            // B is a transposed view of a contiguous matrix (e.g. a Linear
+            // weight used as `w.t()`): compute `(dC^T A)^T`, a view whose
+            // storage is row-major in B's own order, so the gradient that
+            // reaches the weight is contiguous and needs no strided copy
+            // later (same sums, same order).
+            Some(g.t()?.matmul(a)?.t()?)
+        } else {
+            Some(a.t()?.matmul(g)?)
+        }
+    } else {
+        None
+    };
+    Ok((ga, gb))
 }

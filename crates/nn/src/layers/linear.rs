@@ -81,10 +81,12 @@ impl Linear {
 impl Module for Linear {
     fn forward(&self, ctx: &Ctx<'_>, x: &Var) -> Result<Var> {
         let w = ctx.param(self.weight);
-        let y = x.matmul(&w.t()?)?;
         Ok(match self.bias {
-            Some(b) => y.add(&ctx.param(b))?,
-            None => y,
+            // One output buffer: it starts as the broadcast bias and the
+            // GEMM accumulates into it.
+            Some(b) if x.ndim() == 2 => ctx.param(b).addmm(x, &w.t()?)?,
+            Some(b) => x.matmul(&w.t()?)?.add(&ctx.param(b))?,
+            None => x.matmul(&w.t()?)?,
         })
     }
 }

@@ -229,6 +229,24 @@ fn sum_leading<T: Float>(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Op
     Ok(Some(Tensor::from_vec_unchecked(out, &out_shape)))
 }
 
+/// Largest element (NaN if any is NaN), with 8 independent lanes so the
+/// loop vectorises; `-inf` for an empty slice.
+#[inline]
+fn run_max<T: Float>(xs: &[T]) -> T {
+    let mut acc = [T::NEG_INFINITY; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            acc[k] = acc[k].max_nan(c[k]);
+        }
+    }
+    let mut m = T::NEG_INFINITY;
+    for &x in chunks.remainder().iter().chain(&acc) {
+        m = m.max_nan(x);
+    }
+    m
+}
+
 /// Sum of a strided run with 8 independent accumulators (vectorisable, fixed order).
 #[inline]
 fn run_sum<T: Float>(s: &[T], o: usize, len: usize, st: usize) -> T {
@@ -449,14 +467,14 @@ fn softmax_impl(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
         let mut out = vec![T::ZERO; src.len()];
         if n > 0 {
             let body = |(dst, row): (&mut [T], &[T])| {
-                let m = row.iter().copied().fold(T::NEG_INFINITY, |a, b| a.max_nan(b));
+                let m = run_max(row);
                 let m = if m.is_finite() { m } else { T::ZERO };
-                let mut s = T::ZERO;
+                // Exponentials first (a loop that vectorises: `Float::exp`
+                // has no libm call), then their sum in the same fixed order.
                 for (d, &v) in dst.iter_mut().zip(row) {
-                    let e = (v - m).exp();
-                    *d = e;
-                    s += e;
+                    *d = Float::exp(v - m);
                 }
+                let s = run_sum(dst, 0, n, 1);
                 if log {
                     // (v - m) - ln s, not v - (m + ln s): for large logits m + ln s
                     // would round ln s away to the precision of m.

@@ -45,7 +45,7 @@ unary_ops! {
     /// `|x|`.
     abs => |x| x.abs();
     /// `e^x`.
-    exp => |x| x.exp();
+    exp => |x| Float::exp(x);
     /// Natural logarithm.
     log => |x| x.ln();
     /// `ln(1 + x)`, accurate near 0.

@@ -320,7 +320,7 @@ impl_float!(f64, libm::erf, f64::exp, crate::kernels::gemm_f64);
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_375;
+    const LN2_HI: f32 = 0.693_359_4; // 355/512 exactly
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer
     // (in the default rounding mode) without a rounding instruction.
@@ -333,7 +333,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5; // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
     let er = p * (r * r) + r + 1.0;
     // The integer k, read from the bits of `kr` (its low mantissa bits hold
     // k once 1.5 * 2^23 is added): integer lane arithmetic, which

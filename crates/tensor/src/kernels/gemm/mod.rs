@@ -19,7 +19,11 @@
 //!
 //! Large products are split over rayon threads along M or N only — never K —
 //! so every element of C is summed in the same order whatever the number of
-//! threads, and results are bit-identical across thread counts.
+//! threads, and results are bit-identical across thread counts. Medium ones
+//! (the whole operand every chunk needs packs into at most
+//! `DYNAMIC_MAX_WHOLE` elements) hand out small chunks on demand so a helper
+//! that wakes late never delays the caller (`par.rs`); bigger ones split
+//! statically, one chunk per thread.
 //!
 //! Matrix-vector products (`m == 1` or `n == 1`) and tiny products skip
 //! packing altogether (see `small.rs`).
@@ -33,6 +37,7 @@ use super::{MatMut, MatRef};
 #[macro_use]
 mod ukr_macro;
 mod pack;
+mod par;
 mod portable;
 mod small;
 
@@ -196,6 +201,9 @@ pub(crate) trait Elem:
         b_len: usize,
         f: impl FnOnce(&mut [Self], &mut [Self]) -> R,
     ) -> R;
+    /// Runs `f` with this thread's buffer for a whole packed operand (see
+    /// `par.rs`), grown to at least `len`.
+    fn with_whole<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
 /// Elements kept before a buffer so its start can be moved to a 64-byte boundary.
@@ -237,9 +245,23 @@ fn with_tls_buffers<T: Copy + Default, R>(
     }
 }
 
+/// Runs `f` on the buffer in `cell`, or on a fresh one if it is in use.
+fn with_tls_buffer<T: Copy + Default, R>(
+    cell: &RefCell<PackBuf<T>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    match cell.try_borrow_mut() {
+        Ok(mut buf) => f(buf.get(len)),
+        Err(_) => f(PackBuf::default().get(len)),
+    }
+}
+
 thread_local! {
     static BUFS_F32: RefCell<(PackBuf<f32>, PackBuf<f32>)> = RefCell::default();
     static BUFS_F64: RefCell<(PackBuf<f64>, PackBuf<f64>)> = RefCell::default();
+    static WHOLE_F32: RefCell<PackBuf<f32>> = RefCell::default();
+    static WHOLE_F64: RefCell<PackBuf<f64>> = RefCell::default();
 }
 
 static PORTABLE_F32: Kernel<f32> = Kernel {
@@ -302,7 +324,7 @@ static AVX512_F64: Kernel<f64> = Kernel {
 };
 
 macro_rules! impl_elem {
-    ($t:ty, $portable:ident, $avx2:ident, $avx512:ident, $bufs:ident, $small:ident) => {
+    ($t:ty, $portable:ident, $avx2:ident, $avx512:ident, $bufs:ident, $whole:ident, $small:ident) => {
         impl Elem for $t {
             const ZERO: Self = 0.0;
 
@@ -343,23 +365,52 @@ macro_rules! impl_elem {
             ) -> R {
                 $bufs.with(|cell| with_tls_buffers(cell, a_len, b_len, f))
             }
+
+            fn with_whole<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $whole.with(|cell| with_tls_buffer(cell, len, f))
+            }
         }
     };
 }
 
-impl_elem!(f32, PORTABLE_F32, AVX2_F32, AVX512_F32, BUFS_F32, small_f32);
-impl_elem!(f64, PORTABLE_F64, AVX2_F64, AVX512_F64, BUFS_F64, small_f64);
+impl_elem!(
+    f32,
+    PORTABLE_F32,
+    AVX2_F32,
+    AVX512_F32,
+    BUFS_F32,
+    WHOLE_F32,
+    small_f32
+);
+impl_elem!(
+    f64,
+    PORTABLE_F64,
+    AVX2_F64,
+    AVX512_F64,
+    BUFS_F64,
+    WHOLE_F64,
+    small_f64
+);
 
 /// Products with `m * n * k` at most this run the unpacked direct loop.
 const TINY_MNK: usize = 16 * 16 * 16;
-/// Products with `m * n * k` below this stay on the calling thread.
-const PAR_MIN_MNK: usize = 96 * 96 * 96;
+/// Products with `m * n * k` below this stay on the calling thread. Waking a
+/// sleeping rayon worker costs the caller ~8 us and the worker starts ~30 us
+/// later (measured on the 2-vCPU benchmark machine), so products under about
+/// 60 us of one-thread work (~4M multiply-adds) lose by going parallel.
+const PAR_MIN_MNK: usize = 160 * 160 * 160;
+/// Largest whole packed operand (elements) for the dynamic parallel path
+/// (`par.rs`), where every thread packs it once and keeps it in L2; larger
+/// products take the static split, which scales well at those sizes.
+const DYNAMIC_MAX_WHOLE: usize = 128 * 1024;
 
 /// Which strategy [`gemm_impl`] uses; `Auto` except in tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Strategy {
     Auto,
     Packed,
+    /// Packed, and on the dynamic parallel path whatever the size (tests).
+    Dynamic,
 }
 
 /// `base + (a - 1) * b + ...`, or `None` on overflow; the checked twin of `span()`.
@@ -513,6 +564,30 @@ pub mod testing {
     ) {
         gemm_impl(path, Strategy::Packed, a, b, c, accumulate)
     }
+
+    /// [`gemm_f32_packed`], always on the dynamic parallel path when the
+    /// rayon pool has more than one thread, whatever the size.
+    pub fn gemm_f32_dynamic(
+        path: KernelPath,
+        a: MatRef<'_, f32>,
+        b: MatRef<'_, f32>,
+        c: MatMut<'_, f32>,
+        accumulate: bool,
+    ) {
+        gemm_impl(path, Strategy::Dynamic, a, b, c, accumulate)
+    }
+
+    /// [`gemm_f64_packed`], always on the dynamic parallel path when the
+    /// rayon pool has more than one thread, whatever the size.
+    pub fn gemm_f64_dynamic(
+        path: KernelPath,
+        a: MatRef<'_, f64>,
+        b: MatRef<'_, f64>,
+        c: MatMut<'_, f64>,
+        accumulate: bool,
+    ) {
+        gemm_impl(path, Strategy::Dynamic, a, b, c, accumulate)
+    }
 }
 
 /// A raw pointer to C's element `(0, 0)`, shared by the tasks of one call.
@@ -570,10 +645,17 @@ fn gemm_impl<T: Elem>(
         cs: c.cs,
     };
     let threads = rayon::current_num_threads();
-    if threads > 1 && mnk >= PAR_MIN_MNK {
-        // Split the larger of M and N into one chunk per thread, in whole
-        // register tiles. K is never split, so each C element is summed in
-        // the same order whatever the thread count.
+    let parallel = threads > 1 && (mnk >= PAR_MIN_MNK || strategy == Strategy::Dynamic);
+    if parallel {
+        let plan = par::plan(kern, m, n, k, threads);
+        if plan.whole_len <= DYNAMIC_MAX_WHOLE || strategy == Strategy::Dynamic {
+            par::gemm_dynamic(kern, plan, &a, &b, cp, (m, n, k), accumulate, threads);
+            return;
+        }
+        // Too big for the dynamic path: split the larger of M and N into one
+        // chunk per thread, in whole register tiles, each packing its own
+        // blocks of both operands. K is never split, so each C element is
+        // summed in the same order whatever the thread count.
         let split_n = n >= m;
         let (dim, unit) = if split_n { (n, kern.nr) } else { (m, kern.mr) };
         let tiles = dim.div_ceil(unit);

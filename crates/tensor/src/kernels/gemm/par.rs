@@ -1,0 +1,370 @@
+//! The threaded GEMM path for medium products: chunks of C handed out on
+//! demand, so the calling thread never waits for a helper to wake up.
+//!
+//! The product is split along N (every chunk needs all of A) or along M
+//! (every chunk needs all of B), in chunks of whole register tiles, never
+//! along K. Each participating thread packs the operand all chunks need once,
+//! for every K block, into its own thread-local buffer, then claims chunks
+//! from an atomic counter and, per chunk, packs its slice of the other
+//! operand and runs the microkernel. The caller starts at once; a helper that
+//! rayon wakes late (the futex wake-up costs the caller ~8 us and the helper
+//! starts ~30 us later on the 2-vCPU machine this was tuned on) just takes
+//! fewer chunks, where the static split made the caller wait for the late
+//! helper's whole half.
+//!
+//! Every tile of C is computed by the same microkernel calls, on the same
+//! packed values, in the same K-block order as on one thread, so results are
+//! bit-identical whatever the thread count and whoever ran which chunk.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{pack, CPtr, Elem, Kernel};
+use crate::kernels::MatRef;
+
+/// Keeps a counter on cache lines of its own, so threads polling it do not
+/// slow down writes to whatever would otherwise share its line (the caller's
+/// stack frame).
+#[repr(align(128))]
+struct Padded<V>(V);
+
+/// Counts a chunk as finished when dropped — also when unwinding, so the
+/// caller waiting for all chunks cannot hang on a panicking helper (the
+/// panic then propagates out of the rayon scope).
+struct DoneOnDrop<'a>(&'a AtomicUsize);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Chunks per thread to aim for: enough that a late helper still finds work
+/// and the last chunk (which the other thread may have to wait for) is
+/// short, few enough to keep the per-chunk loop set-up small.
+const CHUNKS_PER_THREAD: usize = 4;
+
+/// How a parallel product is cut up.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Plan {
+    /// Split N (every chunk needs all of A) rather than M (all of B).
+    split_n: bool,
+    /// Number of chunks.
+    chunks: usize,
+    /// Width (split N) or height (split M) of a chunk; a multiple of the tile.
+    chunk: usize,
+    /// Elements of the packed whole operand, over all K blocks.
+    pub whole_len: usize,
+}
+
+/// Balanced K blocks `(count, max depth)`; depends on `k` only, exactly as in
+/// `gemm_packed`, so the summation order never changes.
+fn k_blocks<T>(kern: &Kernel<T>, k: usize) -> (usize, usize) {
+    let kb = k.div_ceil(kern.kc);
+    (kb, k.div_ceil(kb))
+}
+
+/// The plan for `m x n x k` on `threads` threads: split the larger of M and N.
+pub(super) fn plan<T>(kern: &Kernel<T>, m: usize, n: usize, k: usize, threads: usize) -> Plan {
+    let (mr, nr) = (kern.mr, kern.nr);
+    let (kb, kc_max) = k_blocks(kern, k);
+    let split_n = n >= m;
+    let (dim, unit, other_pad) = if split_n {
+        (n, nr, m.div_ceil(mr) * mr)
+    } else {
+        (m, mr, n.div_ceil(nr) * nr)
+    };
+    let tiles = dim.div_ceil(unit);
+    let want = (threads * CHUNKS_PER_THREAD).min(tiles);
+    let chunk = tiles.div_ceil(want) * unit;
+    Plan {
+        split_n,
+        chunks: dim.div_ceil(chunk),
+        chunk,
+        whole_len: kb * kc_max * other_pad,
+    }
+}
+
+/// `C (+)= A B` on `threads` threads following `plan` (see the module docs).
+pub(super) fn gemm_dynamic<T: Elem>(
+    kern: &Kernel<T>,
+    plan: Plan,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: CPtr<T>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    let (mr, nr) = (kern.mr, kern.nr);
+    let (kb, kc_max) = k_blocks(kern, k);
+    let Plan {
+        split_n,
+        chunks,
+        chunk,
+        whole_len,
+    } = plan;
+    // Stride between the K blocks of the packed whole operand.
+    let block = whole_len / kb;
+    let dim = if split_n { n } else { m };
+    let next = Padded(AtomicUsize::new(0));
+    let done = Padded(AtomicUsize::new(0));
+    let (next, done) = (&next.0, &done.0);
+    let c_all = &c;
+
+    // One thread's share: pack the whole operand, then compute chunks until
+    // none is left. Returns at once if all chunks are already claimed.
+    let run = || {
+        // Capture the whole `CPtr` (which is Sync), not its raw field.
+        let c = *c_all;
+        let mut idx = next.fetch_add(1, Ordering::Relaxed);
+        if idx >= chunks {
+            return;
+        }
+        let (a_len, b_len) = if split_n {
+            (0, chunk * kc_max)
+        } else {
+            (chunk * kc_max, 0)
+        };
+        T::with_whole(whole_len, |whole| {
+            for pb in 0..kb {
+                let p0 = pb * kc_max;
+                let kc = kc_max.min(k - p0);
+                let dst = &mut whole[pb * block..(pb + 1) * block];
+                if split_n {
+                    pack::pack_a(dst, a, 0, m, p0, kc, mr, kern.tpack);
+                } else {
+                    pack::pack_b(dst, b, p0, kc, 0, n, nr, kern.tpack);
+                }
+            }
+            T::with_buffers(a_len, b_len, |abuf, bbuf| {
+                while idx < chunks {
+                    let _done = DoneOnDrop(done);
+                    let lo = idx * chunk;
+                    let len = chunk.min(dim - lo);
+                    for pb in 0..kb {
+                        let p0 = pb * kc_max;
+                        let kc = kc_max.min(k - p0);
+                        let acc = accumulate || pb > 0;
+                        let w = &whole[pb * block..(pb + 1) * block];
+                        // (rows, columns, packed A, packed B, C row, C column)
+                        let (rows, cols, ap, bp, i0, j0) = if split_n {
+                            pack::pack_b(bbuf, b, p0, kc, lo, len, nr, kern.tpack);
+                            (m, len, w, &bbuf[..], 0, lo)
+                        } else {
+                            pack::pack_a(abuf, a, lo, len, p0, kc, mr, kern.tpack);
+                            (len, n, &abuf[..], w, lo, 0)
+                        };
+                        // As in gemm_packed: the A micro-panel stays in L1
+                        // while the B micro-panels stream from L2.
+                        for ir in 0..rows.div_ceil(mr) {
+                            let m_eff = mr.min(rows - ir * mr);
+                            let ap = ap[ir * mr * kc..].as_ptr();
+                            for jr in 0..cols.div_ceil(nr) {
+                                let n_eff = nr.min(cols - jr * nr);
+                                let bp = bp[jr * nr * kc..].as_ptr();
+                                let ct = c
+                                    .ptr
+                                    .wrapping_add((i0 + ir * mr) * c.rs + (j0 + jr * nr) * c.cs);
+                                // SAFETY: `kern` is for a path the CPU supports
+                                // (checked in gemm_impl); `ap`/`bp` point into
+                                // panels this thread packed above, holding
+                                // kc*mr and kc*nr initialised elements; the tile
+                                // (m_eff x n_eff at row i0+ir*mr, column
+                                // j0+jr*nr) lies inside the validated C, in
+                                // chunk `idx`, which this thread alone claimed
+                                // from the counter.
+                                unsafe {
+                                    (kern.ukr)(kc, ap, bp, ct, c.rs, c.cs, m_eff, n_eff, acc)
+                                };
+                            }
+                        }
+                    }
+                    idx = next.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        });
+    };
+
+    let run = &run;
+    rayon::in_place_scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(move |_| run());
+        }
+        run();
+        // A helper may still be on its last chunk. Spin rather than block in
+        // the scope: going to sleep and being woken again costs tens of
+        // microseconds here, a chunk less.
+        while done.load(Ordering::Acquire) < chunks {
+            std::hint::spin_loop();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{gemm_f32_dynamic, gemm_f64_dynamic};
+    use super::super::{gemm_reference, supported_paths, KernelPath};
+    use crate::kernels::{MatMut, MatRef};
+
+    /// Deterministic values in [-1, 1).
+    fn fill(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Runs the dynamic path for `m x n x k` with A transposed or not and B
+    /// transposed or not, on `threads` threads, accumulating into a non-zero
+    /// C with a padded row stride; returns C.
+    fn run<T: Copy + Default + Send + Sync>(
+        threads: usize,
+        path: KernelPath,
+        (m, n, k): (usize, usize, usize),
+        (ta, tb): (bool, bool),
+        conv: fn(f64) -> T,
+        gemm: fn(KernelPath, MatRef<'_, T>, MatRef<'_, T>, MatMut<'_, T>, bool),
+    ) -> Vec<T> {
+        let a: Vec<T> = fill(m * k, 1).into_iter().map(conv).collect();
+        let b: Vec<T> = fill(k * n, 2).into_iter().map(conv).collect();
+        let ldc = n + 3;
+        let mut c: Vec<T> = fill(m * ldc, 3).into_iter().map(conv).collect();
+        let (ars, acs) = if ta { (1, m) } else { (k, 1) };
+        let (brs, bcs) = if tb { (1, k) } else { (n, 1) };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            gemm(
+                path,
+                MatRef {
+                    data: &a,
+                    offset: 0,
+                    rows: m,
+                    cols: k,
+                    rs: ars,
+                    cs: acs,
+                },
+                MatRef {
+                    data: &b,
+                    offset: 0,
+                    rows: k,
+                    cols: n,
+                    rs: brs,
+                    cs: bcs,
+                },
+                MatMut {
+                    data: &mut c,
+                    offset: 0,
+                    rows: m,
+                    cols: n,
+                    rs: ldc,
+                    cs: 1,
+                },
+                true,
+            )
+        });
+        c
+    }
+
+    /// The same product through the reference loop, in f64.
+    fn reference((m, n, k): (usize, usize, usize), (ta, tb): (bool, bool)) -> Vec<f64> {
+        let a = fill(m * k, 1);
+        let b = fill(k * n, 2);
+        let ldc = n + 3;
+        let mut c = fill(m * ldc, 3);
+        let (ars, acs) = if ta { (1, m) } else { (k, 1) };
+        let (brs, bcs) = if tb { (1, k) } else { (n, 1) };
+        gemm_reference(
+            MatRef {
+                data: &a,
+                offset: 0,
+                rows: m,
+                cols: k,
+                rs: ars,
+                cs: acs,
+            },
+            MatRef {
+                data: &b,
+                offset: 0,
+                rows: k,
+                cols: n,
+                rs: brs,
+                cs: bcs,
+            },
+            MatMut {
+                data: &mut c,
+                offset: 0,
+                rows: m,
+                cols: n,
+                rs: ldc,
+                cs: 1,
+            },
+            true,
+        );
+        c
+    }
+
+    // Odd sizes: split along N and along M, one K block and several
+    // (uneven) ones, fewer tiles than the chunk target, edge tiles everywhere.
+    const SHAPES: [(usize, usize, usize); 6] = [
+        (5, 37, 3),
+        (19, 70, 300),
+        (71, 33, 9),
+        (45, 101, 517),
+        (130, 17, 260),
+        (3, 3, 1),
+    ];
+    const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
+
+    #[test]
+    fn dynamic_path_matches_reference_and_one_thread_bits() {
+        for path in supported_paths() {
+            for shape in SHAPES {
+                for layout in LAYOUTS {
+                    let want = reference(shape, layout);
+                    let one32 = run(1, path, shape, layout, |x| x as f32, gemm_f32_dynamic);
+                    let one64 = run(1, path, shape, layout, |x| x, gemm_f64_dynamic);
+                    for threads in [2, 3] {
+                        let got32 =
+                            run(threads, path, shape, layout, |x| x as f32, gemm_f32_dynamic);
+                        let got64 = run(threads, path, shape, layout, |x| x, gemm_f64_dynamic);
+                        let tol = 1e-5 * (shape.2 as f64 + 1.0);
+                        for (i, w) in want.iter().enumerate() {
+                            assert!(
+                                (got32[i] as f64 - w).abs() <= tol,
+                                "f32 {path:?} {shape:?} {layout:?} {threads}t: [{i}] {} vs {w}",
+                                got32[i]
+                            );
+                            assert!(
+                                (got64[i] - w).abs() <= 1e-12 * (shape.2 as f64 + 1.0),
+                                "f64 {path:?} {shape:?} {layout:?} {threads}t: [{i}] {} vs {w}",
+                                got64[i]
+                            );
+                        }
+                        assert!(
+                            got32
+                                .iter()
+                                .zip(&one32)
+                                .all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "f32 {path:?} {shape:?} {layout:?}: {threads} threads differ from 1"
+                        );
+                        assert!(
+                            got64
+                                .iter()
+                                .zip(&one64)
+                                .all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "f64 {path:?} {shape:?} {layout:?}: {threads} threads differ from 1"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -38,17 +38,11 @@ impl Clone for Layout {
     #[inline]
     fn clone(&self) -> Self {
         Layout {
-            shape: copy_dims(&self.shape),
-            strides: copy_dims(&self.strides),
+            shape: shape_of(&self.shape),
+            strides: shape_of(&self.strides),
             offset: self.offset,
         }
     }
-}
-
-/// A copy of an inline shape as fixed-size moves (no `memcpy` call).
-#[inline]
-fn copy_dims(s: &Shape) -> Shape {
-    shape_of(s)
 }
 
 /// A [`Shape`] from a slice; ranks up to 4 as fixed-size moves (no `memcpy` call).

@@ -1,4 +1,4 @@
-//! Differentiable matrix product.
+//! Differentiable matrix product, and `addmm` (a bias plus a product, one buffer).
 //!
 //! VJPs: `dA = dC B^T`, `dB = A^T dC`, computed on transposed *views* (the
 //! GEMM kernel reads them in place). Broadcast batch dims are summed back

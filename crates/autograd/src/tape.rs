@@ -34,20 +34,62 @@ pub struct BackwardCtx<'a> {
     /// of `Var` ops: nothing would be recorded anyway, and one fused pass
     /// allocates once instead of once per op.
     pub create_graph: bool,
+    /// The op's input ids on the tape (`None` for constants).
+    pub(crate) inputs: &'a [Option<u32>],
 }
 
-pub(crate) type BackwardFn = Box<dyn Fn(&BackwardCtx<'_>) -> Result<InputGrads>>;
+impl BackwardCtx<'_> {
+    /// True when input `k` of the op receives a gradient (it is tracked).
+    /// A VJP may skip the work for the others: the engine ignores whatever
+    /// it returns for them.
+    #[inline]
+    pub fn needs_grad(&self, k: usize) -> bool {
+        matches!(self.inputs.get(k), Some(Some(_)))
+    }
+}
+
+/// A VJP closure, boxed.
+pub(crate) type BoxedVjp = Box<dyn Fn(&BackwardCtx<'_>) -> Result<InputGrads>>;
+
+/// A recorded VJP.
+pub(crate) enum BackwardFn {
+    /// Any closure (boxed; a closure that captures nothing does not allocate).
+    Boxed(BoxedVjp),
+    /// A plain function of the context and one number, for the many ops
+    /// parameterised by a scalar (`mul_scalar`, `powf`, ...): recorded
+    /// without an allocation.
+    Scalar(fn(&BackwardCtx<'_>, f64) -> Result<InputGrads>, f64),
+}
+
+impl BackwardFn {
+    #[inline]
+    fn call(&self, ctx: &BackwardCtx<'_>) -> Result<InputGrads> {
+        match self {
+            BackwardFn::Boxed(f) => f(ctx),
+            BackwardFn::Scalar(f, s) => f(ctx, *s),
+        }
+    }
+}
 
 /// One record of the tape.
 pub(crate) struct Node {
     pub op: &'static str,
     pub location: &'static Location<'static>,
     pub shape: Shape,
-    pub inputs: SmallVec<[Option<u32>; 2]>,
-    pub backward: Option<BackwardFn>,
+    /// What the backward walk needs; `None` for leaves, and for ops whose
+    /// record a walk without `retain_graph` has consumed (freeing the saved
+    /// tensors).
+    pub pending: Option<Pending>,
+    /// The output, when the VJP reads it (freed with `pending`).
     pub saved_output: Option<Tensor>,
     pub is_leaf: bool,
-    pub freed: bool,
+}
+
+/// The part of a [`Node`] the backward walk takes (small enough to move
+/// without a `memcpy` call).
+pub(crate) struct Pending {
+    pub inputs: SmallVec<[Option<u32>; 2]>,
+    pub backward: BackwardFn,
 }
 
 pub(crate) struct State {
@@ -208,11 +250,9 @@ impl Tape {
             op: "leaf",
             location: Location::caller(),
             shape: SmallVec::from_slice(value.shape()),
-            inputs: SmallVec::new(),
-            backward: None,
+            pending: None,
             saved_output: None,
             is_leaf: true,
-            freed: false,
         });
         Var::tracked(
             value,
@@ -344,37 +384,30 @@ impl Tape {
             let Some(g) = slots[i].take() else { continue };
             // Take what we need out of the node with a short borrow: the
             // closure may record new nodes on this tape (create_graph).
-            let (is_leaf, inputs, backward, saved, op, location) = {
+            // (Assigned field by field: one tuple of them would be moved
+            // with a `memcpy` call.)
+            let (inputs, backward, saved, op, location);
+            {
                 let mut st = self.shared.state.borrow_mut();
                 let node = &mut st.nodes[i];
                 if node.is_leaf {
-                    (true, SmallVec::new(), None, None, node.op, node.location)
-                } else {
-                    if node.freed {
-                        return Err(AutogradError::AlreadyFreed { op: node.op });
-                    }
-                    let bw = node.backward.take();
-                    let saved = if retain {
-                        node.saved_output.clone()
-                    } else {
-                        node.saved_output.take()
-                    };
-                    if !retain {
-                        node.freed = true;
-                    }
-                    let inputs = if retain {
-                        SmallVec::from_slice(&node.inputs)
-                    } else {
-                        std::mem::take(&mut node.inputs)
-                    };
-                    (false, inputs, bw, saved, node.op, node.location)
+                    drop(st);
+                    slots[i] = Some(g);
+                    continue;
                 }
-            };
-            if is_leaf {
-                slots[i] = Some(g);
-                continue;
+                let Some(p) = node.pending.take() else {
+                    return Err(AutogradError::AlreadyFreed { op: node.op });
+                };
+                inputs = p.inputs;
+                backward = p.backward;
+                saved = if retain {
+                    node.saved_output.clone()
+                } else {
+                    node.saved_output.take()
+                };
+                op = node.op;
+                location = node.location;
             }
-            let backward = backward.expect("non-leaf nodes have a backward");
             // Tracked at this node only when the walk is recorded (then a VJP
             // such as `exp`'s differentiates through it); otherwise nothing
             // is recorded and a constant will do.
@@ -395,13 +428,25 @@ impl Tape {
                 grad: &g,
                 output,
                 create_graph: opts.create_graph,
+                inputs: &inputs,
             };
-            let result = backward(&ctx);
-            if retain {
-                self.shared.state.borrow_mut().nodes[i].backward = Some(backward);
-            }
-            let input_grads = result?;
-            for (k, (inp, gi)) in inputs.iter().zip(input_grads).enumerate() {
+            let mut result = backward.call(&ctx);
+            drop(ctx);
+            let inputs = if retain {
+                let ids = inputs.clone();
+                self.shared.state.borrow_mut().nodes[i].pending =
+                    Some(Pending { inputs, backward });
+                ids
+            } else {
+                inputs
+            };
+            // Drain the gradients where the closure wrote them (moving the
+            // whole list out of the `Result` first would copy it).
+            let input_grads = match &mut result {
+                Ok(v) => v,
+                Err(_) => return result.map(|_| unreachable!()),
+            };
+            for (k, (inp, gi)) in inputs.iter().zip(input_grads.drain(..)).enumerate() {
                 let (Some(inp), Some(mut gi)) = (inp, gi) else {
                     continue;
                 };
@@ -428,10 +473,7 @@ impl Tape {
                 if anomaly {
                     crate::var::check_finite(gi.value(), "backward", op, location, &[&g])?;
                 }
-                slots[inp] = Some(match slots[inp].take() {
-                    None => gi,
-                    Some(prev) => accumulate(prev, gi, opts.create_graph)?,
-                });
+                accumulate(&mut slots[inp], gi, opts.create_graph)?;
             }
         }
         grads.slots = slots;
@@ -439,16 +481,21 @@ impl Tape {
     }
 }
 
-/// `prev + g`, the sum of two gradients reaching the same node. Without
-/// `create_graph`, the sum is written into `prev`'s buffer when nothing else
-/// holds it (no allocation); otherwise it is a recorded `add`.
-fn accumulate(prev: Var, g: Var, create_graph: bool) -> Result<Var> {
-    if create_graph || !same_dims(prev.shape(), g.shape()) || prev.dtype() != g.dtype() {
-        return prev.add(&g);
+/// Adds `g` into a gradient slot: the first gradient reaching a node is
+/// stored as is; later ones are summed. Without `create_graph`, the sum is
+/// written into the stored buffer when nothing else holds it (no
+/// allocation); otherwise it is a recorded `add`.
+fn accumulate(slot: &mut Option<Var>, g: Var, create_graph: bool) -> Result<()> {
+    match slot {
+        None => *slot = Some(g),
+        Some(prev)
+            if !create_graph && same_dims(prev.shape(), g.shape()) && prev.dtype() == g.dtype() =>
+        {
+            prev.value_mut().add_assign(g.value())?;
+        }
+        Some(prev) => *prev = prev.add(&g)?,
     }
-    let mut acc = prev.into_value();
-    acc.add_assign(g.value())?;
-    Ok(Var::constant(acc))
+    Ok(())
 }
 
 /// Marks a backward walk in progress until dropped.

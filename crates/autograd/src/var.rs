@@ -1,7 +1,7 @@
 //! [`Var`]: a tensor value plus its place on a [`Tape`](crate::Tape).
 
 use crate::error::{AutogradError, Result};
-use crate::tape::{BackwardCtx, InputGrads, Node, Shared};
+use crate::tape::{BackwardCtx, BackwardFn, InputGrads, Node, Pending, Shared};
 use heft_tensor::{DType, Tensor};
 use smallvec::SmallVec;
 use std::panic::Location;
@@ -57,6 +57,11 @@ impl Var {
     #[inline]
     pub fn value(&self) -> &Tensor {
         &self.value
+    }
+
+    /// The value, mutably (the engine accumulates gradients in place).
+    pub(crate) fn value_mut(&mut self) -> &mut Tensor {
+        &mut self.value
     }
 
     /// The value, consuming the var.
@@ -151,6 +156,23 @@ impl Var {
         Var::record_at_lazy(op, location, value, inputs, save_output, || backward)
     }
 
+    /// Like [`Var::record`] for an op parameterised by one number: the VJP
+    /// is a plain function of the context and `scalar`, so recording it
+    /// allocates nothing.
+    #[track_caller]
+    pub(crate) fn record_scalar(
+        op: &'static str,
+        value: Tensor,
+        inputs: &[&Var],
+        save_output: bool,
+        scalar: f64,
+        backward: fn(&BackwardCtx<'_>, f64) -> Result<InputGrads>,
+    ) -> Result<Var> {
+        Var::record_with(op, Location::caller(), value, inputs, save_output, || {
+            BackwardFn::Scalar(backward, scalar)
+        })
+    }
+
     pub(crate) fn record_at_lazy<F, B>(
         op: &'static str,
         location: &'static Location<'static>,
@@ -163,6 +185,19 @@ impl Var {
         B: FnOnce() -> F,
         F: Fn(&BackwardCtx<'_>) -> Result<InputGrads> + 'static,
     {
+        Var::record_with(op, location, value, inputs, save_output, || {
+            BackwardFn::Boxed(Box::new(build()))
+        })
+    }
+
+    fn record_with(
+        op: &'static str,
+        location: &'static Location<'static>,
+        value: Tensor,
+        inputs: &[&Var],
+        save_output: bool,
+        build: impl FnOnce() -> BackwardFn,
+    ) -> Result<Var> {
         let mut tape_ref: Option<&NodeRef> = None;
         for v in inputs {
             if let Some(n) = &v.node {
@@ -202,15 +237,16 @@ impl Var {
             op,
             location,
             shape: SmallVec::from_slice(value.shape()),
-            inputs: ids,
-            backward: Some(Box::new(build())),
+            pending: Some(Pending {
+                inputs: ids,
+                backward: build(),
+            }),
             saved_output: if save_output {
                 Some(value.clone())
             } else {
                 None
             },
             is_leaf: false,
-            freed: false,
         });
         Ok(Var {
             value,

@@ -289,3 +289,31 @@ fn linear_weight_gradient_through_transposed_view_is_contiguous_and_correct() {
         }
     }
 }
+
+#[test]
+fn add_and_sub_give_gradients_only_to_tracked_operands() {
+    // d(a - c)/da = 1 and d(c - b)/db = -1, with the constant side getting
+    // nothing; the VJPs ask the context which inputs need a gradient.
+    let tape = Tape::new();
+    let a = tape.leaf(t(&[1.0, 2.0], &[2]));
+    let b = tape.leaf(t(&[3.0, 5.0], &[2]));
+    let c = tape.constant(t(&[10.0, 20.0], &[2]));
+    let y = a
+        .sub(&c)
+        .unwrap()
+        .mul_scalar(2.0)
+        .unwrap()
+        .add(&c.sub(&b).unwrap())
+        .unwrap()
+        .add(&c)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = tape.backward(&y).unwrap();
+    assert_eq!(g.get(&a).unwrap().to_vec::<f64>().unwrap(), vec![2.0, 2.0]);
+    assert_eq!(
+        g.get(&b).unwrap().to_vec::<f64>().unwrap(),
+        vec![-1.0, -1.0]
+    );
+    assert!(g.get(&c).is_none());
+}

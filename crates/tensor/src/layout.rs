@@ -248,6 +248,28 @@ impl Layout {
         numel(&self.shape)
     }
 
+    /// The element count when the layout is exactly what [`Layout::contiguous`]
+    /// would build for its shape (offset 0, canonical strides), else `None`.
+    ///
+    /// Elementwise ops use it to give their packed output a clone of an
+    /// input's layout instead of building one (cheaper on small tensors).
+    #[inline]
+    pub(crate) fn canonical_numel(&self) -> Option<usize> {
+        if self.offset != 0 {
+            return None;
+        }
+        let mut expected = 1usize;
+        let mut n = 1usize;
+        for (&d, &s) in self.shape.iter().zip(self.strides.iter()).rev() {
+            if s != expected {
+                return None;
+            }
+            expected = expected.saturating_mul(d.max(1));
+            n = n.saturating_mul(d);
+        }
+        Some(n)
+    }
+
     /// True when the elements are packed in row-major order (strides of size-1 dims ignored).
     pub fn is_contiguous(&self) -> bool {
         // No elements: trivially packed, whatever the strides of the other dims.
@@ -605,6 +627,32 @@ mod tests {
         assert_eq!(r.strides(), &[3, 1, 6]);
         // Merging the two transposed dims is not.
         assert!(l.reshape(&[24]).unwrap().is_none());
+    }
+
+    #[test]
+    fn canonical_numel_only_for_fresh_contiguous_layouts() {
+        for shape in [
+            &[][..],
+            &[5],
+            &[2, 3],
+            &[2, 1, 3],
+            &[1, 1, 1, 1, 7],
+            &[0, 3],
+            &[3, 0],
+        ] {
+            let l = Layout::contiguous(shape);
+            assert_eq!(l.canonical_numel(), Some(numel(shape)), "{shape:?}");
+        }
+        // Packed but not canonical: an offset, or a size-1 dim with another stride.
+        let off = Layout::contiguous(&[4, 3]).narrow(0, 1, 2).unwrap();
+        assert!(off.contiguous_range().is_some());
+        assert_eq!(off.canonical_numel(), None);
+        let odd = Layout::from_parts(&[2, 1, 3], &[3, 7, 1], 0).unwrap();
+        assert!(odd.is_contiguous());
+        assert_eq!(odd.canonical_numel(), None);
+        // Not packed.
+        let t = Layout::contiguous(&[2, 3]).transpose(0, 1).unwrap();
+        assert_eq!(t.canonical_numel(), None);
     }
 
     #[test]

@@ -121,6 +121,21 @@ impl Tensor {
         }
     }
 
+    /// A packed tensor from `n` elements and a layout that is already
+    /// canonical for them (see `Layout::canonical_numel`).
+    #[inline]
+    pub(crate) fn from_iter_layout<T: Element>(
+        it: impl Iterator<Item = T>,
+        n: usize,
+        layout: Layout,
+    ) -> Tensor {
+        debug_assert_eq!(layout.canonical_numel(), Some(n));
+        Tensor {
+            storage: Arc::new(T::collect_storage(n, it)),
+            layout,
+        }
+    }
+
     pub(crate) fn from_vec_unchecked<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
         debug_assert_eq!(data.len(), numel(shape));
         Tensor {
@@ -583,6 +598,13 @@ pub(crate) fn map_float<T: Float, U: Element>(
     f: impl Fn(T) -> U + Sync,
 ) -> Result<Tensor> {
     let (s, l) = x.typed::<T>(op)?;
+    // Small input in canonical layout: the output shares its layout.
+    if let Some(n) = l.canonical_numel() {
+        if n < strided::PAR_THRESHOLD {
+            let it = s[..n].iter().map(|&a| f(a));
+            return Ok(Tensor::from_iter_layout(it, n, l.clone()));
+        }
+    }
     // Packed input: map the slice straight into the output (no zero-fill,
     // no iteration plan). Large inputs split into fixed chunks, so the
     // result does not depend on the thread count.

@@ -359,16 +359,15 @@ impl Var {
     /// `a + b` (broadcasting).
     #[track_caller]
     pub fn add(&self, other: &Var) -> Result<Var> {
-        let (ta, tb) = (self.is_tracked(), other.is_tracked());
         Var::record(
             "add",
             self.value().add(other.value())?,
             &[self, other],
             false,
-            move |c| {
+            |c| {
                 Ok(smallvec![
-                    ta.then(|| c.grad.clone()),
-                    tb.then(|| c.grad.clone())
+                    c.needs_grad(0).then(|| c.grad.clone()),
+                    c.needs_grad(1).then(|| c.grad.clone())
                 ])
             },
         )
@@ -377,16 +376,19 @@ impl Var {
     /// `a - b` (broadcasting).
     #[track_caller]
     pub fn sub(&self, other: &Var) -> Result<Var> {
-        let (ta, tb) = (self.is_tracked(), other.is_tracked());
         Var::record(
             "sub",
             self.value().sub(other.value())?,
             &[self, other],
             false,
-            move |c| {
+            |c| {
                 Ok(smallvec![
-                    ta.then(|| c.grad.clone()),
-                    if tb { Some(c.grad.neg()?) } else { None }
+                    c.needs_grad(0).then(|| c.grad.clone()),
+                    if c.needs_grad(1) {
+                        Some(c.grad.neg()?)
+                    } else {
+                        None
+                    }
                 ])
             },
         )
@@ -406,13 +408,22 @@ impl Var {
                 let a = other.is_tracked().then(|| self.clone());
                 let b = self.is_tracked().then(|| other.clone());
                 move |c| {
+                    // Unrecorded backward: multiply the tensors directly
+                    // (the `Var` op would only find that it must not record).
+                    let times = |p: &Var| -> Result<Var> {
+                        if c.create_graph {
+                            c.grad.mul(p)
+                        } else {
+                            Ok(Var::constant(c.grad.value().mul(p.value())?))
+                        }
+                    };
                     Ok(smallvec![
                         match &b {
-                            Some(b) => Some(c.grad.mul(b)?),
+                            Some(b) => Some(times(b)?),
                             None => None,
                         },
                         match &a {
-                            Some(a) => Some(c.grad.mul(a)?),
+                            Some(a) => Some(times(a)?),
                             None => None,
                         }
                     ])
@@ -556,8 +567,8 @@ macro_rules! scalar_ops {
                 $(#[$doc])*
                 #[track_caller]
                 pub fn $name(&self, value: f64) -> Result<Var> {
-                    Var::record(stringify!($name), self.value().$name(value)?, &[self], false, move |c| {
-                        let ($g, $s) = (c.grad, value);
+                    Var::record_scalar(stringify!($name), self.value().$name(value)?, &[self], false, value, |c, $s| {
+                        let $g = c.grad;
                         one($vjp)
                     })
                 }

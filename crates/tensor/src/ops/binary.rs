@@ -6,7 +6,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
-use crate::layout::broadcast_shapes;
+use crate::layout::{broadcast_shapes, same_dims};
 use crate::strided;
 use crate::tensor::{any_dispatch, float_dispatch, map_float};
 use crate::{DType, Tensor};
@@ -18,9 +18,19 @@ pub(crate) fn zip_map<T: Element, U: Element>(
     op: &'static str,
     f: impl Fn(T, T) -> U + Sync,
 ) -> Result<Tensor> {
+    let (sa, la) = a.typed::<T>(op)?;
+    let (sb, lb) = b.typed::<T>(op)?;
+    // Small operands of one shape, `a` in canonical layout and `b` packed:
+    // no broadcast, and the output takes a clone of `a`'s layout.
+    if same_dims(la.shape(), lb.shape()) {
+        if let (Some(n), Some(rb)) = (la.canonical_numel(), lb.contiguous_range()) {
+            if n < strided::PAR_THRESHOLD {
+                let it = sa[..n].iter().zip(&sb[rb]).map(|(&p, &q)| f(p, q));
+                return Ok(Tensor::from_iter_layout(it, n, la.clone()));
+            }
+        }
+    }
     let shape = broadcast_shapes(op, a.shape(), b.shape())?;
-    let (sa, _) = a.typed::<T>(op)?;
-    let (sb, _) = b.typed::<T>(op)?;
     // Fast paths for packed operands: same shape, or one side a single element.
     let n: usize = shape.iter().product();
     if let (Some(ra), Some(rb)) = (a.layout().contiguous_range(), b.layout().contiguous_range()) {
@@ -277,6 +287,44 @@ mod tests {
             c.to_vec::<f32>().unwrap(),
             vec![11.0, 21.0, 12.0, 22.0, 13.0, 23.0]
         );
+    }
+
+    #[test]
+    fn same_shape_operands_in_every_packing() {
+        // The same-shape fast path (a canonical, b packed) and the general
+        // path must agree with a naive loop, whichever operand is a view.
+        let base = Tensor::arange(0.0, 12.0, 1.0, DType::F64)
+            .unwrap()
+            .reshape(&[3, 4])
+            .unwrap();
+        let other = base.mul_scalar(0.5).unwrap().add_scalar(1.0).unwrap();
+        let views = [
+            base.clone(),
+            // packed with an offset
+            Tensor::arange(0.0, 16.0, 1.0, DType::F64)
+                .unwrap()
+                .reshape(&[4, 4])
+                .unwrap()
+                .narrow(0, 1, 3)
+                .unwrap(),
+            // not packed
+            Tensor::arange(0.0, 12.0, 1.0, DType::F64)
+                .unwrap()
+                .reshape(&[4, 3])
+                .unwrap()
+                .t()
+                .unwrap(),
+        ];
+        for a in &views {
+            for (x, y) in [(a, &other), (&other, a)] {
+                let got = x.mul(y).unwrap();
+                assert_eq!(got.shape(), &[3, 4]);
+                assert!(got.is_contiguous());
+                let (xv, yv) = (x.to_vec::<f64>().unwrap(), y.to_vec::<f64>().unwrap());
+                let want: Vec<f64> = xv.iter().zip(&yv).map(|(p, q)| p * q).collect();
+                assert_eq!(got.to_vec::<f64>().unwrap(), want);
+            }
+        }
     }
 
     #[test]

@@ -124,6 +124,20 @@ impl Tensor {
     pub fn add_assign(&mut self, other: &Tensor) -> Result<()> {
         let op = "add_assign";
         self.same_dtype(other, op)?;
+        // Small, same shape, both packed (a gradient being accumulated):
+        // straight to the loop.
+        if same_dims(self.shape(), other.shape()) && self.numel() < PAR_THRESHOLD {
+            if let Some(r) = other.layout().contiguous_range() {
+                return float_dispatch!(op, self.dtype(), T => {
+                    let bv = &other.typed::<T>(op)?.0[r];
+                    let av = self.data_mut::<T>()?;
+                    for (x, &y) in av.iter_mut().zip(bv) {
+                        *x += y;
+                    }
+                    Ok(())
+                });
+            }
+        }
         let shape = broadcast_shapes(op, self.shape(), other.shape())?;
         if !same_dims(&shape, self.shape()) {
             return Err(TensorError::shapes(
@@ -182,6 +196,41 @@ mod tests {
                 "element {i}: {x} vs {y}"
             );
         }
+    }
+
+    #[test]
+    fn add_assign_small_same_shape_and_views() {
+        // Fast path (same shape, packed rhs) and the general path (strided
+        // rhs, broadcast rhs) against plain sums.
+        let mut a = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+        a.add_assign(&t(&[10.0, 20.0, 30.0, 40.0, 50.0, 60.0], &[2, 3]))
+            .unwrap();
+        assert_eq!(
+            a.to_vec::<f64>().unwrap(),
+            vec![11.0, 22.0, 33.0, 44.0, 55.0, 66.0]
+        );
+        let strided = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]).t().unwrap();
+        a.add_assign(&strided).unwrap();
+        assert_eq!(
+            a.to_vec::<f64>().unwrap(),
+            vec![12.0, 25.0, 38.0, 46.0, 59.0, 72.0]
+        );
+        a.add_assign(&t(&[1.0, 2.0, 3.0], &[3])).unwrap();
+        assert_eq!(
+            a.to_vec::<f64>().unwrap(),
+            vec![13.0, 27.0, 41.0, 47.0, 61.0, 75.0]
+        );
+        // A shared buffer is copied first, not written through.
+        let shared = a.clone();
+        a.add_assign(&t(&[1.0; 6], &[2, 3])).unwrap();
+        assert_eq!(
+            shared.to_vec::<f64>().unwrap(),
+            vec![13.0, 27.0, 41.0, 47.0, 61.0, 75.0]
+        );
+        assert_eq!(
+            a.to_vec::<f64>().unwrap(),
+            vec![14.0, 28.0, 42.0, 48.0, 62.0, 76.0]
+        );
     }
 
     fn sample() -> (Tensor, Tensor) {

@@ -1,6 +1,7 @@
-//! Elementwise and reduction throughput in GB/s (bytes read + written),
-//! against a `memcpy` baseline of the same size measured in the same run.
-//! `cargo bench -p heft-benches --bench elementwise`
+//! Elementwise throughput in GB/s (bytes read + written), against a
+//! `memcpy` baseline of the same size measured in the same run.
+//! `cargo bench -p heft-benches --bench elementwise` (reductions: the
+//! `reduce` bench).
 
 // `criterion_group!` generates an undocumented function.
 #![allow(missing_docs)]
@@ -29,17 +30,6 @@ fn bench(c: &mut Criterion) {
         });
         g.throughput(Throughput::Bytes(3 * bytes));
         g.bench_function("add", |bch| bch.iter(|| a.add(&b).unwrap()));
-        g.finish();
-        let mut g = c.benchmark_group(format!("reduce_{n}"));
-        g.throughput(Throughput::Bytes(bytes));
-        g.bench_function("read_baseline_fold_max", |bch| {
-            bch.iter(|| src.iter().copied().fold(0f32, f32::max))
-        });
-        g.bench_function("sum_all", |bch| bch.iter(|| a.sum_all().unwrap()));
-        g.bench_function("max_all", |bch| bch.iter(|| a.max(&[], false).unwrap()));
-        g.bench_function("sum_rows", |bch| bch.iter(|| m.sum(&[1], false).unwrap()));
-        g.bench_function("sum_cols", |bch| bch.iter(|| m.sum(&[0], false).unwrap()));
-        g.bench_function("softmax_rows", |bch| bch.iter(|| m.softmax(-1).unwrap()));
         g.finish();
     }
 }

@@ -247,6 +247,43 @@ fn run_max<T: Float>(xs: &[T]) -> T {
     m
 }
 
+/// `pick` (a NaN-propagating max or min) folded over a strided run from
+/// `init`. Packed runs use 8 independent lanes so the loop vectorises (a
+/// single running extremum is a serial chain of compare-and-selects); the
+/// lanes are combined in a fixed order, so the result never depends on the
+/// thread count.
+#[inline]
+fn run_pick<T: Float>(
+    s: &[T],
+    o: usize,
+    len: usize,
+    st: usize,
+    init: T,
+    pick: impl Fn(T, T) -> T,
+) -> T {
+    if st == 1 {
+        let xs = &s[o..o + len];
+        let mut acc = [init; 8];
+        let mut chunks = xs.chunks_exact(8);
+        for c in &mut chunks {
+            for k in 0..8 {
+                acc[k] = pick(acc[k], c[k]);
+            }
+        }
+        let mut m = init;
+        for &x in acc.iter().chain(chunks.remainder()) {
+            m = pick(m, x);
+        }
+        m
+    } else {
+        let mut acc = init;
+        for j in 0..len {
+            acc = pick(acc, s[o + j * st]);
+        }
+        acc
+    }
+}
+
 /// Sum of a strided run with 8 independent accumulators (vectorisable, fixed order).
 #[inline]
 fn run_sum<T: Float>(s: &[T], o: usize, len: usize, st: usize) -> T {
@@ -329,15 +366,30 @@ impl Tensor {
                 shape: self.shape().into(),
             });
         }
-        float_dispatch!(op, self.dtype(), T => {
-            let pick = move |a: T, b: T| if is_max { a.max_nan(b) } else { a.min_nan(b) };
-            let init = if is_max { T::NEG_INFINITY } else { T::INFINITY };
+        fn run<T: Float>(
+            x: &Tensor,
+            op: &'static str,
+            ax: &[usize],
+            keepdim: bool,
+            init: T,
+            pick: impl Fn(T, T) -> T + Copy + Sync,
+        ) -> Result<Tensor> {
             reduce_core::<T, T, T>(
-                self, op, &ax, keepdim, init,
-                |mut acc, s, o, n, st, _| { for j in 0..n { acc = pick(acc, s[o + j * st]); } acc },
+                x,
+                op,
+                ax,
+                keepdim,
+                init,
+                |acc, s, o, n, st, _| pick(acc, run_pick(s, o, n, st, init, pick)),
                 pick,
                 |a| a,
             )
+        }
+        // One instantiation per direction, so the inner loop has no branch on it.
+        float_dispatch!(op, self.dtype(), T => if is_max {
+            run::<T>(self, op, &ax, keepdim, T::NEG_INFINITY, T::max_nan)
+        } else {
+            run::<T>(self, op, &ax, keepdim, T::INFINITY, T::min_nan)
         })
     }
 
@@ -553,6 +605,44 @@ pub fn count_true(mask: &Tensor) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use crate::Tensor;
+
+    #[test]
+    fn max_and_min_of_runs_of_every_length_match_a_serial_fold() {
+        // The packed path folds 8 lanes, then the tail; lengths 1..40 cover
+        // no full chunk, whole chunks and every tail, and a NaN in any
+        // position (lane or tail) must win.
+        for len in 1..40usize {
+            let v: Vec<f64> = (0..len)
+                .map(|i| ((i * 37 + 11) % 23) as f64 - 11.5)
+                .collect();
+            let t = Tensor::from_vec(v.clone(), &[len]).unwrap();
+            let want_max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let want_min = v.iter().copied().fold(f64::INFINITY, f64::min);
+            assert_eq!(t.max(&[], false).unwrap().item::<f64>().unwrap(), want_max);
+            assert_eq!(t.min(&[], false).unwrap().item::<f64>().unwrap(), want_min);
+            for p in 0..len {
+                let mut w = v.clone();
+                w[p] = f64::NAN;
+                let t = Tensor::from_vec(w, &[len]).unwrap();
+                assert!(t.max(&[], false).unwrap().item::<f64>().unwrap().is_nan());
+                assert!(t.min(&[], false).unwrap().item::<f64>().unwrap().is_nan());
+            }
+        }
+        // Along a strided axis (columns of a row-major matrix) and along rows.
+        let m =
+            Tensor::from_vec((0..30).map(|i| ((i * 7) % 30) as f32).collect(), &[3, 10]).unwrap();
+        let cols = m.max(&[0], false).unwrap().to_vec::<f32>().unwrap();
+        let rows = m.min(&[1], false).unwrap().to_vec::<f32>().unwrap();
+        let at = |r: usize, c: usize| (((r * 10 + c) * 7) % 30) as f32;
+        let want_cols: Vec<f32> = (0..10)
+            .map(|c| at(0, c).max(at(1, c)).max(at(2, c)))
+            .collect();
+        let want_rows: Vec<f32> = (0..3)
+            .map(|r| (0..10).map(|c| at(r, c)).fold(f32::INFINITY, f32::min))
+            .collect();
+        assert_eq!(cols, want_cols);
+        assert_eq!(rows, want_rows);
+    }
 
     /// `sum` through the general engine, bypassing the leading-axes path.
     fn sum_general(x: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {

@@ -37,6 +37,20 @@ impl Clone for Layout {
     // element-by-element iterator, and `from_slice` calls `memcpy`.
     #[inline]
     fn clone(&self) -> Self {
+        let n = self.shape.len();
+        if n <= 4 {
+            // Shape and strides have the same rank: one branch-free copy
+            // of both (`get` past the rank reads as 0), no jump table.
+            let (sh, st) = (&self.shape[..], &self.strides[..]);
+            let at = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(0);
+            let a = [at(sh, 0), at(sh, 1), at(sh, 2), at(sh, 3)];
+            let b = [at(st, 0), at(st, 1), at(st, 2), at(st, 3)];
+            return Layout {
+                shape: SmallVec::from_buf_and_len(a, n),
+                strides: SmallVec::from_buf_and_len(b, n),
+                offset: self.offset,
+            };
+        }
         Layout {
             shape: shape_of(&self.shape),
             strides: shape_of(&self.strides),

@@ -591,6 +591,65 @@ fn convert_slice<S: Element, D: Element>(s: &[S]) -> Vec<D> {
     s.iter().map(|&x| D::from_f64(x.to_f64())).collect()
 }
 
+/// [`map_float`] for compute-bound `f` (`exp` and what is built on it): a
+/// packed input is mapped by a loop compiled for the CPU's widest vectors
+/// (`kernels::simd`), in fixed chunks on rayon when large. Other layouts
+/// take [`map_float`].
+pub(crate) fn map_float_heavy<T: Float, U: Element>(
+    x: &Tensor,
+    op: &'static str,
+    f: impl Fn(T) -> U + Sync,
+) -> Result<Tensor> {
+    map_float_heavy_with(x, op, crate::kernels::kernel_path(), f)
+}
+
+/// [`map_float_heavy`] on a given kernel path (tests compare the paths).
+pub(crate) fn map_float_heavy_with<T: Float, U: Element>(
+    x: &Tensor,
+    op: &'static str,
+    path: crate::kernels::KernelPath,
+    f: impl Fn(T) -> U + Sync,
+) -> Result<Tensor> {
+    use crate::kernels::simd::simd_with;
+    let (s, l) = x.typed::<T>(op)?;
+    let Some(r) = l.contiguous_range() else {
+        return map_float(x, op, f);
+    };
+    let src = &s[r];
+    // Below a few vectors the plain path is as fast and allocates less.
+    if src.len() < 64 {
+        return map_float(x, op, f);
+    }
+    let mut v = vec![U::default(); src.len()];
+    if src.len() < strided::PAR_THRESHOLD {
+        simd_with(
+            path,
+            #[inline(always)]
+            || map_into(&mut v, src, &f),
+        );
+    } else {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 13;
+        v.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .for_each(|(d, xs)| {
+                simd_with(
+                    path,
+                    #[inline(always)]
+                    || map_into(d, xs, &f),
+                )
+            });
+    }
+    Ok(Tensor::from_vec_unchecked(v, l.shape()))
+}
+
+#[inline(always)]
+fn map_into<T: Copy, U>(dst: &mut [U], xs: &[T], f: &impl Fn(T) -> U) {
+    for (d, &a) in dst.iter_mut().zip(xs) {
+        *d = f(a);
+    }
+}
+
 /// Apply `f` to each element of a float tensor, producing a packed tensor of `U`.
 pub(crate) fn map_float<T: Float, U: Element>(
     x: &Tensor,

@@ -8,6 +8,7 @@
 
 pub mod gemm;
 pub mod peak;
+pub(crate) mod simd;
 
 pub use gemm::{
     gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_reference, kernel_path, supported_paths,

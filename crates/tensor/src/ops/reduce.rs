@@ -231,7 +231,7 @@ fn sum_leading<T: Float>(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Op
 
 /// Largest element (NaN if any is NaN), with 8 independent lanes so the
 /// loop vectorises; `-inf` for an empty slice.
-#[inline]
+#[inline(always)]
 fn run_max<T: Float>(xs: &[T]) -> T {
     let mut acc = [T::NEG_INFINITY; 8];
     let mut chunks = xs.chunks_exact(8);
@@ -285,7 +285,7 @@ fn run_pick<T: Float>(
 }
 
 /// Sum of a strided run with 8 independent accumulators (vectorisable, fixed order).
-#[inline]
+#[inline(always)]
 fn run_sum<T: Float>(s: &[T], o: usize, len: usize, st: usize) -> T {
     if st == 1 {
         let xs = &s[o..o + len];
@@ -504,8 +504,47 @@ impl Tensor {
     }
 }
 
-/// Fused row-wise softmax: one task per row, max / sum / write in three passes.
+/// One softmax (or log-softmax) row: max, exponentials, their sum, scale.
+#[inline(always)]
+fn softmax_row<T: Float>(dst: &mut [T], row: &[T], log: bool) {
+    let n = row.len();
+    let m = run_max(row);
+    let m = if m.is_finite() { m } else { T::ZERO };
+    // Exponentials first (a loop that vectorises: `Float::exp`
+    // has no libm call), then their sum in the same fixed order.
+    for (d, &v) in dst.iter_mut().zip(row) {
+        *d = Float::exp(v - m);
+    }
+    let s = run_sum(dst, 0, n, 1);
+    if log {
+        // (v - m) - ln s, not v - (m + ln s): for large logits m + ln s
+        // would round ln s away to the precision of m.
+        let ls = s.ln();
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = (v - m) - ls;
+        }
+    } else {
+        let inv = T::ONE / s;
+        for d in dst.iter_mut() {
+            *d *= inv;
+        }
+    }
+}
+
+/// Fused row-wise softmax: max / exponentials / sum / write, row by row.
 fn softmax_impl(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+    softmax_impl_with(x, axis, log, crate::kernels::kernel_path())
+}
+
+/// [`softmax_impl`] with its row loops compiled for `path` (`kernels::simd`;
+/// tests compare the paths).
+fn softmax_impl_with(
+    x: &Tensor,
+    axis: isize,
+    log: bool,
+    path: crate::kernels::KernelPath,
+) -> Result<Tensor> {
+    use crate::kernels::simd::simd_with;
     let op = if log { "log_softmax" } else { "softmax" };
     let a = normalize_axis(op, axis, x.shape())?;
     float_dispatch!(op, x.dtype(), T => {
@@ -518,33 +557,22 @@ fn softmax_impl(x: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
         let src = xp.as_slice::<T>()?;
         let mut out = vec![T::ZERO; src.len()];
         if n > 0 {
-            let body = |(dst, row): (&mut [T], &[T])| {
-                let m = run_max(row);
-                let m = if m.is_finite() { m } else { T::ZERO };
-                // Exponentials first (a loop that vectorises: `Float::exp`
-                // has no libm call), then their sum in the same fixed order.
-                for (d, &v) in dst.iter_mut().zip(row) {
-                    *d = Float::exp(v - m);
-                }
-                let s = run_sum(dst, 0, n, 1);
-                if log {
-                    // (v - m) - ln s, not v - (m + ln s): for large logits m + ln s
-                    // would round ln s away to the precision of m.
-                    let ls = s.ln();
-                    for (d, &v) in dst.iter_mut().zip(row) {
-                        *d = (v - m) - ls;
+            // Rows are independent: tasks of whole rows (about 4K
+            // elements each), each loop compiled for the CPU's vectors.
+            let rows = |d: &mut [T], s: &[T]| {
+                simd_with(path, #[inline(always)] || {
+                    for (dst, row) in d.chunks_mut(n).zip(s.chunks(n)) {
+                        softmax_row(dst, row, log);
                     }
-                } else {
-                    let inv = T::ONE / s;
-                    for d in dst.iter_mut() {
-                        *d *= inv;
-                    }
-                }
+                })
             };
             if src.len() >= PAR_THRESHOLD {
-                out.par_chunks_mut(n).zip(src.par_chunks(n)).for_each(body);
+                let task = n * (4096 / n).max(1);
+                out.par_chunks_mut(task)
+                    .zip(src.par_chunks(task))
+                    .for_each(|(d, s)| rows(d, s));
             } else {
-                out.chunks_mut(n).zip(src.chunks(n)).for_each(body);
+                rows(&mut out, src);
             }
         }
         let y = Tensor::from_vec_unchecked(out, xp.shape());
@@ -605,6 +633,40 @@ pub fn count_true(mask: &Tensor) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use crate::Tensor;
+
+    #[test]
+    fn softmax_gives_the_same_bits_on_every_kernel_path() {
+        use crate::kernels::{supported_paths, KernelPath};
+        // Rows of 1, 37 and 256 (tails past every vector width), one large
+        // enough for the parallel split; values from the unary tests, with
+        // NaN and infinities in some rows; softmax and log-softmax, along
+        // the last axis and along a strided one.
+        for (rows, cols) in [(5, 1), (7, 37), (200, 256)] {
+            let v = crate::ops::unary::tests::awkward_f32(rows * cols);
+            let x = Tensor::from_vec(v, &[rows, cols]).unwrap();
+            for log in [false, true] {
+                for axis in [-1isize, 0] {
+                    let bits = |path: KernelPath| -> Vec<u32> {
+                        super::softmax_impl_with(&x, axis, log, path)
+                            .unwrap()
+                            .to_vec::<f32>()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.to_bits())
+                            .collect()
+                    };
+                    let want = bits(KernelPath::Scalar);
+                    for path in supported_paths() {
+                        assert_eq!(
+                            bits(path),
+                            want,
+                            "{path}, {rows}x{cols}, log {log}, axis {axis}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn max_and_min_of_runs_of_every_length_match_a_serial_fold() {

@@ -5,7 +5,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::Result;
-use crate::tensor::{float_dispatch, map_float};
+use crate::tensor::{float_dispatch, map_float, map_float_heavy};
 use crate::Tensor;
 
 /// sqrt(2 / pi), used by the tanh form of GELU.
@@ -25,13 +25,13 @@ pub(crate) fn sigmoid<T: Float>(x: T) -> T {
 }
 
 macro_rules! unary_ops {
-    ($( $(#[$doc:meta])* $name:ident => |$x:ident| $body:expr; )*) => {
+    ($map:ident; $( $(#[$doc:meta])* $name:ident => |$x:ident| $body:expr; )*) => {
         impl Tensor {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Result<Tensor> {
                     float_dispatch!(stringify!($name), self.dtype(), T => {
-                        map_float::<T, T>(self, stringify!($name), #[inline(always)] |$x: T| $body)
+                        $map::<T, T>(self, stringify!($name), #[inline(always)] |$x: T| $body)
                     })
                 }
             )*
@@ -39,13 +39,24 @@ macro_rules! unary_ops {
     };
 }
 
+// Compute-bound and vectorisable (no libm call): the loop is compiled for
+// the CPU's widest vectors at run time (`kernels::simd`).
 unary_ops! {
+    map_float_heavy;
+    /// `e^x`.
+    exp => |x| Float::exp(x);
+    /// Logistic sigmoid `1 / (1 + e^-x)`, computed stably on both tails.
+    sigmoid => |x| sigmoid(x);
+    /// SiLU (swish): `x * sigmoid(x)`.
+    silu => |x| x * sigmoid(x);
+}
+
+unary_ops! {
+    map_float;
     /// `-x`.
     neg => |x| -x;
     /// `|x|`.
     abs => |x| x.abs();
-    /// `e^x`.
-    exp => |x| Float::exp(x);
     /// Natural logarithm.
     log => |x| x.ln();
     /// `ln(1 + x)`, accurate near 0.
@@ -68,8 +79,6 @@ unary_ops! {
     tanh => |x| x.tanh();
     /// The error function.
     erf => |x| x.error_fn();
-    /// Logistic sigmoid `1 / (1 + e^-x)`, computed stably on both tails.
-    sigmoid => |x| sigmoid(x);
     /// `max(x, 0)` (NaN stays NaN).
     relu => |x| if x < T::ZERO { T::ZERO } else { x };
     /// GELU, exact erf form: `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`.
@@ -79,8 +88,6 @@ unary_ops! {
         let inner = T::from_f64(SQRT_2_OVER_PI) * (x + T::from_f64(0.044715) * x * x * x);
         T::from_f64(0.5) * x * (T::ONE + inner.tanh())
     };
-    /// SiLU (swish): `x * sigmoid(x)`.
-    silu => |x| x * sigmoid(x);
     /// `ln(1 + e^x)`, computed stably as `max(x, 0) + ln(1 + e^-|x|)`.
     softplus => |x| (if x > T::ZERO { x } else { T::ZERO }) + (-x.abs()).exp().ln_1p();
     /// -1, 0 or 1 (NaN stays NaN).
@@ -144,8 +151,74 @@ impl Tensor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::{DType, Tensor};
+
+    /// Values across exp's range, the special values, and a length with a
+    /// tail past every vector width.
+    pub(crate) fn awkward_f32(n: usize) -> Vec<f32> {
+        let special = [0.0, -0.0, 1e-30, -1e-30, 88.7, 89.5, -87.0, -103.0, -110.0];
+        (0..n)
+            .map(|i| match i % 61 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                j if j < 12 => special[j - 3],
+                _ => ((i * 7919) % 2003) as f32 / 10.0 - 100.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn heavy_maps_give_the_same_bits_on_every_kernel_path() {
+        use crate::dtype::Float;
+        use crate::kernels::{supported_paths, KernelPath};
+        use crate::tensor::map_float_heavy_with;
+        // 61: the plain path; 1000: one vector loop; 40_000: rayon chunks.
+        for n in [61, 1000, 40_000] {
+            let x = Tensor::from_vec(awkward_f32(n), &[n]).unwrap();
+            let run = |path: KernelPath| -> Vec<Vec<u32>> {
+                let ops: [fn(f32) -> f32; 3] =
+                    [Float::exp, super::sigmoid, |v: f32| v * super::sigmoid(v)];
+                ops.iter()
+                    .map(|f| {
+                        map_float_heavy_with::<f32, f32>(&x, "test", path, f)
+                            .unwrap()
+                            .to_vec::<f32>()
+                            .unwrap()
+                            .iter()
+                            .map(|v| v.to_bits())
+                            .collect()
+                    })
+                    .collect()
+            };
+            let want = run(KernelPath::Scalar);
+            // The scalar path is the plain per-element function.
+            let direct: Vec<u32> = awkward_f32(n)
+                .iter()
+                .map(|&v| Float::exp(v).to_bits())
+                .collect();
+            assert_eq!(want[0], direct);
+            for path in supported_paths() {
+                assert_eq!(run(path), want, "{path} differs from scalar at n = {n}");
+            }
+        }
+        // The public ops take this path and agree with it.
+        let x = Tensor::from_vec(awkward_f32(1000), &[1000]).unwrap();
+        let e: Vec<u32> = x
+            .exp()
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        let want: Vec<u32> = awkward_f32(1000)
+            .iter()
+            .map(|&v| Float::exp(v).to_bits())
+            .collect();
+        assert_eq!(e, want);
+    }
 
     #[test]
     fn sigmoid_and_softplus_are_stable_on_the_tails() {

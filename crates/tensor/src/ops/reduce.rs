@@ -646,14 +646,10 @@ mod tests {
             let x = Tensor::from_vec(v, &[rows, cols]).unwrap();
             for log in [false, true] {
                 for axis in [-1isize, 0] {
-                    let bits = |path: KernelPath| -> Vec<u32> {
-                        super::softmax_impl_with(&x, axis, log, path)
-                            .unwrap()
-                            .to_vec::<f32>()
-                            .unwrap()
-                            .iter()
-                            .map(|v| v.to_bits())
-                            .collect()
+                    let bits = |path: KernelPath| {
+                        crate::ops::unary::tests::bits(
+                            &super::softmax_impl_with(&x, axis, log, path).unwrap(),
+                        )
                     };
                     let want = bits(KernelPath::Scalar);
                     for path in supported_paths() {

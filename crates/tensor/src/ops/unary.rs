@@ -154,6 +154,15 @@ impl Tensor {
 pub(crate) mod tests {
     use crate::{DType, Tensor};
 
+    /// The bit patterns of an f32 tensor's elements (for exact comparisons).
+    pub(crate) fn bits(t: &Tensor) -> Vec<u32> {
+        t.to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
     /// Values across exp's range, the special values, and a length with a
     /// tail past every vector width.
     pub(crate) fn awkward_f32(n: usize) -> Vec<f32> {
@@ -181,15 +190,7 @@ pub(crate) mod tests {
                 let ops: [fn(f32) -> f32; 3] =
                     [Float::exp, super::sigmoid, |v: f32| v * super::sigmoid(v)];
                 ops.iter()
-                    .map(|f| {
-                        map_float_heavy_with::<f32, f32>(&x, "test", path, f)
-                            .unwrap()
-                            .to_vec::<f32>()
-                            .unwrap()
-                            .iter()
-                            .map(|v| v.to_bits())
-                            .collect()
-                    })
+                    .map(|f| bits(&map_float_heavy_with::<f32, f32>(&x, "test", path, f).unwrap()))
                     .collect()
             };
             let want = run(KernelPath::Scalar);
@@ -205,14 +206,7 @@ pub(crate) mod tests {
         }
         // The public ops take this path and agree with it.
         let x = Tensor::from_vec(awkward_f32(1000), &[1000]).unwrap();
-        let e: Vec<u32> = x
-            .exp()
-            .unwrap()
-            .to_vec::<f32>()
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
+        let e = bits(&x.exp().unwrap());
         let want: Vec<u32> = awkward_f32(1000)
             .iter()
             .map(|&v| Float::exp(v).to_bits())

@@ -27,6 +27,8 @@ simd_ukr! {
     add = _mm256_add_ps,
     inner = ukr_f32_rows,
     outer = ukr_f32,
+    unroll = 2,
+    pf = 8,
     rows = [1, 2, 3, 4, 5, 6]
 }
 
@@ -43,6 +45,8 @@ simd_ukr! {
     add = _mm256_add_pd,
     inner = ukr_f64_rows,
     outer = ukr_f64,
+    unroll = 2,
+    pf = 8,
     rows = [1, 2, 3, 4, 5, 6]
 }
 

@@ -28,6 +28,8 @@ simd_ukr! {
     add = _mm512_add_ps,
     inner = ukr_f32_rows,
     outer = ukr_f32,
+    unroll = 2,
+    pf = 8,
     rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 }
 
@@ -44,6 +46,8 @@ simd_ukr! {
     add = _mm512_add_pd,
     inner = ukr_f64_rows,
     outer = ukr_f64,
+    unroll = 2,
+    pf = 8,
     rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
 }
 
@@ -80,6 +84,59 @@ pub(super) fn gather_f32(
     } else {
         super::pack::gather(panel, src, stride, lines, kc, width)
     }
+}
+
+/// Run-order copy into panels for f32 (the [`super::pack::copy_panels`]
+/// contract), compiled with AVX-512F so that full 16- and 32-wide runs move
+/// as whole zmm registers; other CPUs take the baseline build of the same code.
+pub(super) fn copy_panels_f32(
+    dst: &mut [f32],
+    src: &[f32],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        unsafe { copy_panels_avx512(dst, src, step, len, kc, width) }
+    } else {
+        super::pack::copy_panels(dst, src, step, len, kc, width)
+    }
+}
+
+/// f64 twin of [`copy_panels_f32`].
+pub(super) fn copy_panels_f64(
+    dst: &mut [f64],
+    src: &[f64],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        unsafe { copy_panels_avx512(dst, src, step, len, kc, width) }
+    } else {
+        super::pack::copy_panels(dst, src, step, len, kc, width)
+    }
+}
+
+/// [`super::pack::copy_panels`] compiled with AVX-512F (safe code; the
+/// target feature only changes instruction selection).
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_panels_avx512<T: super::Elem>(
+    dst: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    super::pack::copy_panels(dst, src, step, len, kc, width)
 }
 
 /// Transposes the 16 x 16 block `r` (row `i` = `r[i]`) in place, so that
@@ -177,6 +234,115 @@ unsafe fn gather_f32_avx512(
     }
 }
 
+/// Transposing pack for f64 (the [`super::pack::Gather`] contract):
+/// `panel[p * width + l] = src[l * stride + p]` for `l < lines`, `p < kc`,
+/// lanes `lines..width` zero.
+///
+/// On AVX-512 CPUs, full blocks of 8 k steps go through an 8 x 8 in-register
+/// transpose per group of 8 lines; the k tail (and every other CPU) uses the
+/// portable [`super::pack::gather`]. Both write exactly the same values.
+pub(super) fn gather_f64(
+    panel: &mut [f64],
+    src: &[f64],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    width: usize,
+) {
+    if kc >= 8 && lines >= 1 && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        unsafe { gather_f64_avx512(panel, src, stride, lines, kc, width) }
+    } else {
+        super::pack::gather(panel, src, stride, lines, kc, width)
+    }
+}
+
+/// Transposes the 8 x 8 block `r` (row `i` = `r[i]`) in place, so that
+/// afterwards `r[j]` holds the former column `j`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose8(r: &mut [__m512d; 8]) {
+    // Interleave 64-bit elements of row pairs: t[2q] holds elements 0, 2, 4,
+    // 6 of rows 2q and 2q + 1 (alternating), t[2q + 1] elements 1, 3, 5, 7.
+    let mut t = [_mm512_setzero_pd(); 8];
+    for q in 0..4 {
+        t[2 * q] = _mm512_unpacklo_pd(r[2 * q], r[2 * q + 1]);
+        t[2 * q + 1] = _mm512_unpackhi_pd(r[2 * q], r[2 * q + 1]);
+    }
+    // Gather 128-bit lanes: u[4h + c'] for rows 4h..4h+4; even/odd lanes.
+    let mut u = [_mm512_setzero_pd(); 8];
+    for h in 0..2 {
+        let b = 4 * h;
+        u[b] = _mm512_shuffle_f64x2::<0x88>(t[b], t[b + 2]); // columns 0, 4
+        u[b + 1] = _mm512_shuffle_f64x2::<0xdd>(t[b], t[b + 2]); // columns 2, 6
+        u[b + 2] = _mm512_shuffle_f64x2::<0x88>(t[b + 1], t[b + 3]); // columns 1, 5
+        u[b + 3] = _mm512_shuffle_f64x2::<0xdd>(t[b + 1], t[b + 3]); // columns 3, 7
+    }
+    // Join rows 0-3 with rows 4-7.
+    r[0] = _mm512_shuffle_f64x2::<0x88>(u[0], u[4]);
+    r[4] = _mm512_shuffle_f64x2::<0xdd>(u[0], u[4]);
+    r[2] = _mm512_shuffle_f64x2::<0x88>(u[1], u[5]);
+    r[6] = _mm512_shuffle_f64x2::<0xdd>(u[1], u[5]);
+    r[1] = _mm512_shuffle_f64x2::<0x88>(u[2], u[6]);
+    r[5] = _mm512_shuffle_f64x2::<0xdd>(u[2], u[6]);
+    r[3] = _mm512_shuffle_f64x2::<0x88>(u[3], u[7]);
+    r[7] = _mm512_shuffle_f64x2::<0xdd>(u[3], u[7]);
+}
+
+/// The AVX-512 body of [`gather_f64`] (`kc >= 8`, `lines >= 1`).
+///
+/// # Safety
+/// The CPU supports AVX-512F. (Slice bounds are checked here, not assumed.)
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_f64_avx512(
+    panel: &mut [f64],
+    src: &[f64],
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    width: usize,
+) {
+    assert!(lines <= width && panel.len() >= kc * width);
+    // Every stream `l < lines` is `src[l * stride .. l * stride + kc]`.
+    assert!(
+        (lines - 1) * stride + kc <= src.len(),
+        "gather: source too short"
+    );
+    let full = kc / 8 * 8;
+    let groups = width.div_ceil(8);
+    let sp = src.as_ptr();
+    let pp = panel.as_mut_ptr();
+    for p0 in (0..full).step_by(8) {
+        for g in 0..groups {
+            let l0 = 8 * g;
+            let lanes = 8.min(width - l0);
+            let mask: __mmask8 = ((1u32 << lanes) - 1) as __mmask8;
+            let mut r = [_mm512_setzero_pd(); 8];
+            for (i, row) in r.iter_mut().enumerate() {
+                if l0 + i < lines {
+                    // SAFETY: line l0 + i < lines reads src[(l0+i)*stride + p0
+                    // .. + 8], inside its stream since p0 + 8 <= full <= kc,
+                    // and the stream lies in `src` (asserted above).
+                    *row = unsafe { _mm512_loadu_pd(sp.add((l0 + i) * stride + p0)) };
+                }
+            }
+            transpose8(&mut r);
+            for (q, v) in r.iter().enumerate() {
+                // SAFETY: writes lanes l0 .. l0 + lanes <= width of panel row
+                // p0 + q < kc, i.e. inside panel[..kc * width] (asserted);
+                // masked-off lanes are not written.
+                unsafe { _mm512_mask_storeu_pd(pp.add((p0 + q) * width + l0), mask, *v) };
+            }
+        }
+    }
+    for p in full..kc {
+        let row = &mut panel[p * width..(p + 1) * width];
+        for (l, o) in row.iter_mut().enumerate() {
+            *o = if l < lines { src[l * stride + p] } else { 0.0 };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +350,31 @@ mod tests {
     /// The SIMD transposing pack writes exactly what the portable one does,
     /// over odd depths, line counts, widths and strides (and leaves the panel
     /// past `kc * width` untouched).
+    /// The f64 SIMD transposing pack writes exactly what the portable one
+    /// does (same sweep as the f32 test).
+    #[test]
+    fn gather_f64_matches_portable() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        for &width in &[14usize, 16, 8, 6, 20] {
+            for lines in 1..=width {
+                for &kc in &[1usize, 7, 8, 9, 15, 16, 17, 64, 100, 257] {
+                    for &pad in &[0usize, 1, 3, 8] {
+                        let stride = kc + pad;
+                        let len = (lines - 1) * stride + kc;
+                        let src: Vec<f64> = (0..len).map(|i| i as f64 * 0.5 - 7.0).collect();
+                        let mut want = vec![-1.0f64; kc * width + 19];
+                        let mut got = want.clone();
+                        super::super::pack::gather(&mut want, &src, stride, lines, kc, width);
+                        gather_f64(&mut got, &src, stride, lines, kc, width);
+                        assert_eq!(got, want, "width {width} lines {lines} kc {kc} pad {pad}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn gather_f32_matches_portable() {
         if !std::arch::is_x86_feature_detected!("avx512f") {

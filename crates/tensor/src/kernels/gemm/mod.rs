@@ -177,6 +177,8 @@ pub(crate) struct Kernel<T> {
     pub ukr: Ukr<T>,
     /// The transposing pack (row-major A, column-major B).
     pub tpack: pack::Gather<T>,
+    /// The run-order copy (column-major A, row-major B).
+    pub cpack: pack::CopyPanels<T>,
 }
 
 /// Element types with GEMM kernels (f32 and f64).
@@ -272,6 +274,7 @@ static PORTABLE_F32: Kernel<f32> = Kernel {
     nc: 1024,
     ukr: portable::ukr_f32,
     tpack: pack::gather::<f32>,
+    cpack: pack::copy_panels::<f32>,
 };
 static PORTABLE_F64: Kernel<f64> = Kernel {
     mr: portable::MR,
@@ -281,6 +284,7 @@ static PORTABLE_F64: Kernel<f64> = Kernel {
     nc: 512,
     ukr: portable::ukr_f64,
     tpack: pack::gather::<f64>,
+    cpack: pack::copy_panels::<f64>,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F32: Kernel<f32> = Kernel {
@@ -291,6 +295,7 @@ static AVX2_F32: Kernel<f32> = Kernel {
     nc: 1024,
     ukr: avx2::ukr_f32,
     tpack: pack::gather::<f32>,
+    cpack: pack::copy_panels::<f32>,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F64: Kernel<f64> = Kernel {
@@ -301,6 +306,7 @@ static AVX2_F64: Kernel<f64> = Kernel {
     nc: 512,
     ukr: avx2::ukr_f64,
     tpack: pack::gather::<f64>,
+    cpack: pack::copy_panels::<f64>,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F32: Kernel<f32> = Kernel {
@@ -311,6 +317,7 @@ static AVX512_F32: Kernel<f32> = Kernel {
     nc: 1024,
     ukr: avx512::ukr_f32,
     tpack: avx512::gather_f32,
+    cpack: avx512::copy_panels_f32,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F64: Kernel<f64> = Kernel {
@@ -320,7 +327,8 @@ static AVX512_F64: Kernel<f64> = Kernel {
     mc: 14 * 12,
     nc: 512,
     ukr: avx512::ukr_f64,
-    tpack: pack::gather::<f64>,
+    tpack: avx512::gather_f64,
+    cpack: avx512::copy_panels_f64,
 };
 
 macro_rules! impl_elem {
@@ -724,11 +732,11 @@ fn gemm_packed<T: Elem>(
             for pb in 0..k_blocks {
                 let p0 = pb * kc_max;
                 let kc = kc_max.min(k - p0);
-                pack::pack_b(bbuf, b, p0, kc, jc, nc, nr, kern.tpack);
+                pack::pack_b(bbuf, b, p0, kc, jc, nc, nr, kern.tpack, kern.cpack);
                 let acc = accumulate || pb > 0;
                 for ic in (0..m).step_by(kern.mc) {
                     let mc = kern.mc.min(m - ic);
-                    pack::pack_a(abuf, a, ic, mc, p0, kc, mr, kern.tpack);
+                    pack::pack_a(abuf, a, ic, mc, p0, kc, mr, kern.tpack, kern.cpack);
                     // The A micro-panel (the broadcast side, loaded most
                     // often) stays in L1 while B micro-panels stream from L2.
                     for ir in 0..mc.div_ceil(mr) {

@@ -13,6 +13,11 @@ use crate::kernels::MatRef;
 /// paths can transpose in registers while the portable path keeps [`gather`].
 pub(crate) type Gather<T> = fn(&mut [T], &[T], usize, usize, usize, usize);
 
+/// A run-order copy into panels (see [`copy_panels`] for the contract):
+/// `(dst, src, step, len, kc, width)`. SIMD paths compile [`copy_panels`]
+/// with their own target features; the portable path uses it as is.
+pub(crate) type CopyPanels<T> = fn(&mut [T], &[T], usize, usize, usize, usize);
+
 /// Packs `A[i0 .. i0 + mc, p0 .. p0 + kc]` into `dst`.
 ///
 /// Layout: `ceil(mc / mr)` micro-panels of `mr * kc` elements each; inside a
@@ -26,9 +31,24 @@ pub(super) fn pack_a<T: Elem>(
     kc: usize,
     mr: usize,
     tpack: Gather<T>,
+    cpack: CopyPanels<T>,
 ) {
     let (rs, cs) = (a.rs, a.cs);
     let panels = mc.div_ceil(mr);
+    if rs == 1 && cs != 1 {
+        // Column-major / transposed A: each k-column of the block is
+        // contiguous; copy it across all panels before moving to the next.
+        let base = a.offset + i0 + p0 * cs;
+        cpack(
+            &mut dst[..panels * mr * kc],
+            &a.data[base..],
+            cs,
+            mc,
+            kc,
+            mr,
+        );
+        return;
+    }
     for (r, panel) in dst[..panels * mr * kc]
         .chunks_exact_mut(mr * kc)
         .enumerate()
@@ -69,9 +89,24 @@ pub(super) fn pack_b<T: Elem>(
     nc: usize,
     nr: usize,
     tpack: Gather<T>,
+    cpack: CopyPanels<T>,
 ) {
     let (rs, cs) = (b.rs, b.cs);
     let panels = nc.div_ceil(nr);
+    if cs == 1 && rs != 1 {
+        // Row-major B: each k-row of the block is contiguous; copy it across
+        // all panels before moving to the next, so the source is read in order.
+        let base = b.offset + p0 * rs + j0;
+        cpack(
+            &mut dst[..panels * nr * kc],
+            &b.data[base..],
+            rs,
+            nc,
+            kc,
+            nr,
+        );
+        return;
+    }
     for (r, panel) in dst[..panels * nr * kc]
         .chunks_exact_mut(nr * kc)
         .enumerate()
@@ -112,6 +147,80 @@ macro_rules! by_width {
             w => $dynamic($($arg,)* w),
         }
     };
+}
+
+/// Run-order copy into panels: `dst[r * kc * width + p * width + l] =
+/// src[p * step + r * width + l]` for `r * width + l < len`, `p < kc`; lanes
+/// past `len` are zero. Each source run (`len` contiguous values) is read
+/// once, in order, and distributed over the `ceil(len / width)` panels.
+///
+/// Always inlined, so a caller compiled with more target features (see
+/// `avx512::copy_panels_f32`) gets wider copies.
+#[inline(always)]
+pub(crate) fn copy_panels<T: Elem>(
+    dst: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    by_width!(
+        width,
+        copy_panels_w,
+        copy_panels_dyn,
+        (dst, src, step, len, kc)
+    )
+}
+
+#[inline(always)]
+fn copy_panels_w<T: Elem, const W: usize>(
+    dst: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+) {
+    let full = len / W;
+    let panels = len.div_ceil(W);
+    assert!(dst.len() >= panels * kc * W);
+    assert!(kc == 0 || len == 0 || (kc - 1) * step + len <= src.len());
+    for p in 0..kc {
+        let run = &src[p * step..p * step + len];
+        let (chunks, rest) = run.as_chunks::<W>();
+        for (r, chunk) in chunks.iter().enumerate() {
+            let o = r * kc * W + p * W;
+            let out: &mut [T; W] = (&mut dst[o..o + W]).try_into().expect("W values");
+            *out = *chunk;
+        }
+        if full < panels {
+            let o = full * kc * W + p * W;
+            let out = &mut dst[o..o + W];
+            out[..rest.len()].copy_from_slice(rest);
+            out[rest.len()..].fill(T::ZERO);
+        }
+    }
+}
+
+fn copy_panels_dyn<T: Elem>(
+    dst: &mut [T],
+    src: &[T],
+    step: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+) {
+    let panels = len.div_ceil(width);
+    for p in 0..kc {
+        let run = &src[p * step..p * step + len];
+        for r in 0..panels {
+            let o = r * kc * width + p * width;
+            let out = &mut dst[o..o + width];
+            let part = &run[r * width..len.min((r + 1) * width)];
+            out[..part.len()].copy_from_slice(part);
+            out[part.len()..].fill(T::ZERO);
+        }
+    }
 }
 
 /// Contiguous-run copy: `panel[p * width + l] = src[p * step + l]` for

@@ -131,9 +131,9 @@ pub(super) fn gemm_dynamic<T: Elem>(
                 let kc = kc_max.min(k - p0);
                 let dst = &mut whole[pb * block..(pb + 1) * block];
                 if split_n {
-                    pack::pack_a(dst, a, 0, m, p0, kc, mr, kern.tpack);
+                    pack::pack_a(dst, a, 0, m, p0, kc, mr, kern.tpack, kern.cpack);
                 } else {
-                    pack::pack_b(dst, b, p0, kc, 0, n, nr, kern.tpack);
+                    pack::pack_b(dst, b, p0, kc, 0, n, nr, kern.tpack, kern.cpack);
                 }
             }
             T::with_buffers(a_len, b_len, |abuf, bbuf| {
@@ -148,10 +148,10 @@ pub(super) fn gemm_dynamic<T: Elem>(
                         let w = &whole[pb * block..(pb + 1) * block];
                         // (rows, columns, packed A, packed B, C row, C column)
                         let (rows, cols, ap, bp, i0, j0) = if split_n {
-                            pack::pack_b(bbuf, b, p0, kc, lo, len, nr, kern.tpack);
+                            pack::pack_b(bbuf, b, p0, kc, lo, len, nr, kern.tpack, kern.cpack);
                             (m, len, w, &bbuf[..], 0, lo)
                         } else {
-                            pack::pack_a(abuf, a, lo, len, p0, kc, mr, kern.tpack);
+                            pack::pack_a(abuf, a, lo, len, p0, kc, mr, kern.tpack, kern.cpack);
                             (len, n, &abuf[..], w, lo, 0)
                         };
                         // As in gemm_packed: the A micro-panel stays in L1

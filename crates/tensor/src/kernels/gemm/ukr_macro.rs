@@ -12,6 +12,9 @@
 /// element never depends on which tile it falls in.
 ///
 /// `$outer` is the type-erased entry point with the [`super::Ukr`] signature.
+/// `unroll` is how many k steps one loop iteration runs (the loop is unrolled
+/// explicitly, with a remainder loop); `pf` is how many k steps ahead the
+/// B micro-panel is prefetched (0: no prefetch).
 macro_rules! simd_ukr {
     (
         feature = $feat:literal,
@@ -26,6 +29,8 @@ macro_rules! simd_ukr {
         add = $add:path,
         inner = $inner:ident,
         outer = $outer:ident,
+        unroll = $unroll:literal,
+        pf = $pf:literal,
         rows = [$($m:literal),+]
     ) => {
         /// Microkernel for a tile of exactly `M` rows (`M <= MR`).
@@ -62,10 +67,33 @@ macro_rules! simd_ukr {
                 }
                 let mut ap = a;
                 let mut bp = b;
-                for _ in 0..k {
-                    // B streams from L2 (A stays in L1): fetch ~8 steps ahead.
-                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(8 * NR) as *const i8);
-                    _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(8 * NR + $lanes) as *const i8);
+                // k steps in groups of `U` (an explicit unroll: one loop
+                // counter update and branch per group), then the remainder.
+                // Either way every k step issues the same FMAs in the same
+                // order, so the unroll does not change any result.
+                const U: usize = $unroll;
+                const PF: usize = $pf;
+                for _ in 0..k / U {
+                    for _ in 0..U {
+                        if PF > 0 {
+                            // B streams from L2 (A stays in L1): fetch PF steps ahead.
+                            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PF * NR) as *const i8);
+                            _mm_prefetch::<_MM_HINT_T0>(
+                                bp.wrapping_add(PF * NR + $lanes) as *const i8,
+                            );
+                        }
+                        let b0 = $loadu(bp);
+                        let b1 = $loadu(bp.add($lanes));
+                        for i in 0..M {
+                            let ai = $set1(*ap.add(i));
+                            c0[i] = $fmadd(ai, b0, c0[i]);
+                            c1[i] = $fmadd(ai, b1, c1[i]);
+                        }
+                        ap = ap.add($mr);
+                        bp = bp.add(NR);
+                    }
+                }
+                for _ in 0..k % U {
                     let b0 = $loadu(bp);
                     let b1 = $loadu(bp.add($lanes));
                     for i in 0..M {

@@ -16,7 +16,9 @@
 //! packed values, in the same K-block order as on one thread, so results are
 //! bit-identical whatever the thread count and whoever ran which chunk.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use super::{pack, CPtr, Elem, Kernel};
 use crate::kernels::MatRef;
@@ -198,6 +200,86 @@ pub(super) fn gemm_dynamic<T: Elem>(
             std::hint::spin_loop();
         }
     });
+    if threads > 1 {
+        linger(threads);
+    }
+}
+
+/// How long helpers stay awake after the last threaded product, by default
+/// (us); `HEFT_SPIN_US` overrides it (0 turns lingering off).
+///
+/// A training step runs threaded products a few hundred microseconds apart,
+/// with single-threaded ops between them. A rayon worker with nothing to do
+/// soon sleeps, and waking it costs more on the 2-vCPU virtual machine than
+/// its share of the next product: profiled, the helper ran 8% of a step's
+/// microkernel work and started each product ~30 us late. So after each
+/// threaded product the other threads spin for this long, running any rayon
+/// work that appears (the next product's chunks). OpenMP runtimes do the
+/// same, for longer (`GOMP_SPINCOUNT`, `OMP_WAIT_POLICY`).
+const LINGER_US_DEFAULT: u64 = 1000;
+
+/// The linger time in ns, read from `HEFT_SPIN_US` once.
+fn linger_ns() -> u64 {
+    static NS: OnceLock<u64> = OnceLock::new();
+    *NS.get_or_init(|| {
+        std::env::var("HEFT_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(LINGER_US_DEFAULT)
+            .saturating_mul(1000)
+    })
+}
+
+/// When a threaded product last finished, in ns since [`epoch`].
+static LAST_PRODUCT_NS: AtomicU64 = AtomicU64::new(0);
+/// Copies of the linger broadcast not yet finished (0: none in flight).
+static LINGERERS: AtomicUsize = AtomicUsize::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+/// Keeps the other threads of the current rayon pool awake for
+/// [`linger_ns`] after the latest threaded product (see
+/// [`LINGER_US_DEFAULT`]). It only
+/// changes who runs which chunk of later products, never what a chunk
+/// computes.
+///
+/// A broadcast, not a `spawn`: a spawned job lands in this thread's own
+/// queue, where this thread (about to do single-threaded work) would often
+/// pop it before a sleeping helper could steal it, and the helper would
+/// never wake. A broadcast reaches every thread; this thread's copy returns
+/// at once.
+fn linger(threads: usize) {
+    let linger = linger_ns();
+    if linger == 0 {
+        return;
+    }
+    LAST_PRODUCT_NS.store(now_ns(), Ordering::Relaxed);
+    if LINGERERS
+        .compare_exchange(0, threads, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return; // helpers are already spinning; they see the new deadline
+    }
+    let origin = rayon::current_thread_index();
+    rayon::spawn_broadcast(move |ctx| {
+        if Some(ctx.index()) != origin {
+            while now_ns().saturating_sub(LAST_PRODUCT_NS.load(Ordering::Relaxed)) < linger {
+                // Run whatever the pool has queued (the next product's
+                // helper job), else spin.
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        LINGERERS.fetch_sub(1, Ordering::AcqRel);
+    });
 }
 
 #[cfg(test)]
@@ -322,6 +404,31 @@ mod tests {
         (3, 3, 1),
     ];
     const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
+
+    #[test]
+    fn lingering_helpers_stop_after_the_deadline() {
+        // A threaded product leaves the pool's other threads spinning for
+        // `linger_ns`; they must all stop by themselves (here, within 10 s
+        // even if other tests run threaded products meanwhile), and a pool
+        // dropped while they spin must not hang.
+        let path = *supported_paths().last().unwrap();
+        let shape = (45, 101, 517);
+        let want = run(1, path, shape, LAYOUTS[0], |x| x, gemm_f64_dynamic);
+        for threads in [2, 3] {
+            assert_eq!(
+                run(threads, path, shape, LAYOUTS[0], |x| x, gemm_f64_dynamic),
+                want
+            );
+        }
+        let start = std::time::Instant::now();
+        while super::LINGERERS.load(std::sync::atomic::Ordering::Acquire) != 0 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "lingering helpers did not stop"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
 
     #[test]
     fn dynamic_path_matches_reference_and_one_thread_bits() {

@@ -73,15 +73,9 @@ macro_rules! simd_ukr {
                 // order, so the unroll does not change any result.
                 const U: usize = $unroll;
                 const PF: usize = $pf;
-                for _ in 0..k / U {
-                    for _ in 0..U {
-                        if PF > 0 {
-                            // B streams from L2 (A stays in L1): fetch PF steps ahead.
-                            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PF * NR) as *const i8);
-                            _mm_prefetch::<_MM_HINT_T0>(
-                                bp.wrapping_add(PF * NR + $lanes) as *const i8,
-                            );
-                        }
+                // One k step: two vectors of B, M broadcasts of A, 2 M FMAs.
+                macro_rules! k_step {
+                    () => {
                         let b0 = $loadu(bp);
                         let b1 = $loadu(bp.add($lanes));
                         for i in 0..M {
@@ -91,18 +85,22 @@ macro_rules! simd_ukr {
                         }
                         ap = ap.add($mr);
                         bp = bp.add(NR);
+                    };
+                }
+                for _ in 0..k / U {
+                    for _ in 0..U {
+                        if PF > 0 {
+                            // B streams from L2 (A stays in L1): fetch PF steps ahead.
+                            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PF * NR) as *const i8);
+                            _mm_prefetch::<_MM_HINT_T0>(
+                                bp.wrapping_add(PF * NR + $lanes) as *const i8,
+                            );
+                        }
+                        k_step!();
                     }
                 }
                 for _ in 0..k % U {
-                    let b0 = $loadu(bp);
-                    let b1 = $loadu(bp.add($lanes));
-                    for i in 0..M {
-                        let ai = $set1(*ap.add(i));
-                        c0[i] = $fmadd(ai, b0, c0[i]);
-                        c1[i] = $fmadd(ai, b1, c1[i]);
-                    }
-                    ap = ap.add($mr);
-                    bp = bp.add(NR);
+                    k_step!();
                 }
                 if csc == 1 && n_eff == NR {
                     for i in 0..M {

@@ -35,9 +35,10 @@ pub(super) fn pack_a<T: Elem>(
 ) {
     let (rs, cs) = (a.rs, a.cs);
     let panels = mc.div_ceil(mr);
-    if rs == 1 && cs != 1 {
-        // Column-major / transposed A: each k-column of the block is
-        // contiguous; copy it across all panels before moving to the next.
+    if rs == 1 {
+        // Column-major / transposed A (or a single row or column): each
+        // k-column of the block is contiguous; copy it across all panels
+        // before moving to the next.
         let base = a.offset + i0 + p0 * cs;
         cpack(
             &mut dst[..panels * mr * kc],
@@ -55,10 +56,7 @@ pub(super) fn pack_a<T: Elem>(
     {
         let rows = (mc - r * mr).min(mr);
         let base = a.offset + (i0 + r * mr) * rs + p0 * cs;
-        if rs == 1 {
-            // Column-major / transposed A: each k-column of the panel is contiguous.
-            copy_runs(panel, &a.data[base..], cs, rows, kc, mr);
-        } else if cs == 1 {
+        if cs == 1 {
             // Row-major A: gather from `rows` contiguous row streams, writing
             // the panel sequentially.
             tpack(panel, &a.data[base..], rs, rows, kc, mr);
@@ -93,8 +91,9 @@ pub(super) fn pack_b<T: Elem>(
 ) {
     let (rs, cs) = (b.rs, b.cs);
     let panels = nc.div_ceil(nr);
-    if cs == 1 && rs != 1 {
-        // Row-major B: each k-row of the block is contiguous; copy it across
+    if cs == 1 {
+        // Row-major B (or a single row or column): each k-row of the block
+        // is contiguous; copy it across
         // all panels before moving to the next, so the source is read in order.
         let base = b.offset + p0 * rs + j0;
         cpack(
@@ -113,10 +112,7 @@ pub(super) fn pack_b<T: Elem>(
     {
         let cols = (nc - r * nr).min(nr);
         let base = b.offset + p0 * rs + (j0 + r * nr) * cs;
-        if cs == 1 {
-            // Row-major B: each k-row of the panel is a contiguous run.
-            copy_runs(panel, &b.data[base..], rs, cols, kc, nr);
-        } else if rs == 1 {
+        if rs == 1 {
             // Column-major / transposed B: gather from `cols` contiguous
             // column streams, writing the panel sequentially.
             tpack(panel, &b.data[base..], cs, cols, kc, nr);
@@ -220,60 +216,6 @@ fn copy_panels_dyn<T: Elem>(
             out[..part.len()].copy_from_slice(part);
             out[part.len()..].fill(T::ZERO);
         }
-    }
-}
-
-/// Contiguous-run copy: `panel[p * width + l] = src[p * step + l]` for
-/// `l < len`, `p < kc`; lanes `len..width` are zero.
-fn copy_runs<T: Elem>(
-    panel: &mut [T],
-    src: &[T],
-    step: usize,
-    len: usize,
-    kc: usize,
-    width: usize,
-) {
-    by_width!(
-        width,
-        copy_runs_w,
-        copy_runs_dyn,
-        (panel, src, step, len, kc)
-    )
-}
-
-#[inline(always)]
-fn copy_runs_w<T: Elem, const W: usize>(
-    panel: &mut [T],
-    src: &[T],
-    step: usize,
-    len: usize,
-    kc: usize,
-) {
-    let (rows, _) = panel[..kc * W].as_chunks_mut::<W>();
-    if len == W {
-        for (p, row) in rows.iter_mut().enumerate() {
-            let s = p * step;
-            // Fixed-size copy: compiles to a few vector moves, no memcpy call.
-            let run: &[T; W] = src[s..s + W].try_into().expect("W values");
-            *row = *run;
-        }
-    } else {
-        copy_runs_dyn(panel, src, step, len, kc, W);
-    }
-}
-
-fn copy_runs_dyn<T: Elem>(
-    panel: &mut [T],
-    src: &[T],
-    step: usize,
-    len: usize,
-    kc: usize,
-    width: usize,
-) {
-    for (p, out) in panel[..kc * width].chunks_exact_mut(width).enumerate() {
-        let s = p * step;
-        out[..len].copy_from_slice(&src[s..s + len]);
-        out[len..].fill(T::ZERO);
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! `gemm-probe [f32|f64] [secs-per-shape] [SIZExLAYOUT ...]`, e.g.
 //! `gemm-probe f32 1.0 512NN 1024NN 1024NT`. With `--loop SECS` it runs only
-//! heft on the first shape for that long (for `perf record`).
+//! heft on the first shape for that long (for `perf record`). `--threads N`
+//! runs both engines on a rayon pool of N threads (default 1).
 
 use heft_benches::{median, time_secs, BenchElem, Engine, Layout, Problem};
 
@@ -24,9 +25,9 @@ fn parse_shape(s: &str) -> (usize, usize, usize, Layout) {
     }
 }
 
-fn run<T: BenchElem>(secs: f64, shapes: &[String], loop_secs: Option<f64>) {
+fn run<T: BenchElem>(secs: f64, shapes: &[String], loop_secs: Option<f64>, threads: usize) {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
+        .num_threads(threads)
         .build()
         .expect("rayon pool");
     pool.install(|| {
@@ -36,7 +37,7 @@ fn run<T: BenchElem>(secs: f64, shapes: &[String], loop_secs: Option<f64>) {
             let t0 = std::time::Instant::now();
             let mut count = 0usize;
             while t0.elapsed().as_secs_f64() < ls {
-                p.run(Engine::Heft, 1);
+                p.run(Engine::Heft, threads);
                 count += 1;
             }
             let g = p.flops() * count as f64 / t0.elapsed().as_secs_f64() / 1e9;
@@ -46,14 +47,14 @@ fn run<T: BenchElem>(secs: f64, shapes: &[String], loop_secs: Option<f64>) {
         for s in shapes {
             let (m, n, k, lay) = parse_shape(s);
             let mut p = Problem::<T>::new(m, n, k, lay);
-            p.run(Engine::Heft, 1);
-            p.run(Engine::GemmCrate, 1);
-            let est = time_secs(|| p.run(Engine::Heft, 1)).max(1e-6);
+            p.run(Engine::Heft, threads);
+            p.run(Engine::GemmCrate, threads);
+            let est = time_secs(|| p.run(Engine::Heft, threads)).max(1e-6);
             let reps = ((secs / 2.0 / est) as usize).clamp(5, 2001);
             let (mut th, mut tg) = (vec![], vec![]);
             for _ in 0..reps {
-                th.push(time_secs(|| p.run(Engine::Heft, 1)));
-                tg.push(time_secs(|| p.run(Engine::GemmCrate, 1)));
+                th.push(time_secs(|| p.run(Engine::Heft, threads)));
+                tg.push(time_secs(|| p.run(Engine::GemmCrate, threads)));
             }
             let f = p.flops();
             let (h, g) = (f / median(&mut th) / 1e9, f / median(&mut tg) / 1e9);
@@ -73,6 +74,11 @@ fn main() {
         loop_secs = Some(args[i + 1].parse().expect("--loop SECS"));
         args.drain(i..i + 2);
     }
+    let mut threads = 1;
+    if let Some(i) = args.iter().position(|a| a == "--threads") {
+        threads = args[i + 1].parse().expect("--threads N");
+        args.drain(i..i + 2);
+    }
     let dtype = args.first().cloned().unwrap_or_else(|| "f32".into());
     let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let mut shapes: Vec<String> = args.iter().skip(2).cloned().collect();
@@ -80,7 +86,7 @@ fn main() {
         shapes = vec!["512NN".into(), "1024NN".into()];
     }
     match dtype.as_str() {
-        "f64" => run::<f64>(secs, &shapes, loop_secs),
-        _ => run::<f32>(secs, &shapes, loop_secs),
+        "f64" => run::<f64>(secs, &shapes, loop_secs, threads),
+        _ => run::<f32>(secs, &shapes, loop_secs, threads),
     }
 }

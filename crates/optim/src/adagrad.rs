@@ -108,7 +108,7 @@ impl Rule for AdagradConfig {
         step: u64,
         p: &mut [T],
         g: &[T],
-        bufs: &mut [Tensor],
+        bufs: &mut [&mut [T]],
     ) -> Result<()> {
         let clr = T::from_f64(h.lr / (1.0 + (step - 1) as f64 * self.lr_decay));
         let decay = h.weight_decay != 0.0;
@@ -117,7 +117,7 @@ impl Rule for AdagradConfig {
         let Some(sum) = bufs.first_mut() else {
             return Err(crate::OptimError::State("adagrad: missing sum".into()));
         };
-        let sum = sum.data_mut::<T>()?;
+        let (sum, g) = (&mut sum[..p.len()], &g[..p.len()]);
         for i in 0..p.len() {
             let gi = if decay { g[i] + wd * p[i] } else { g[i] };
             let s = sum[i] + gi * gi;

@@ -4,7 +4,7 @@
 use crate::error::{OptimError, Result};
 use crate::groups::{ParamGroups, Resolved};
 use crate::optimizer::{check_nonneg, hyper_get, impl_optimizer, Engine, Rule};
-use heft_tensor::{Float, Tensor};
+use heft_tensor::Float;
 
 /// Hyperparameters of [`Adam`] and [`AdamW`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,7 +140,7 @@ impl Rule for AdamRule {
         step: u64,
         p: &mut [T],
         g: &[T],
-        bufs: &mut [Tensor],
+        bufs: &mut [&mut [T]],
     ) -> Result<()> {
         let c = &self.cfg;
         let t = step as f64;
@@ -157,16 +157,14 @@ impl Rule for AdamRule {
         let shrink = T::from_f64(1.0 - h.lr * h.weight_decay);
         let decoupled = self.decoupled;
 
+        let n = p.len();
+        let g = &g[..n];
         let mut it = bufs.iter_mut();
         let (Some(m), Some(v)) = (it.next(), it.next()) else {
             return Err(OptimError::State("adam: missing moment buffers".into()));
         };
-        let m = m.data_mut::<T>()?;
-        let v = v.data_mut::<T>()?;
-        let mut vmax = match it.next() {
-            Some(b) => Some(b.data_mut::<T>()?),
-            None => None,
-        };
+        let (m, v) = (&mut m[..n], &mut v[..n]);
+        let mut vmax = it.next().map(|b| &mut b[..n]);
         for i in 0..p.len() {
             let mut pi = p[i];
             if decoupled {

@@ -3,7 +3,7 @@
 use crate::error::{OptimError, Result};
 use crate::groups::{ParamGroups, Resolved};
 use crate::optimizer::{check_nonneg, hyper_get, impl_optimizer, Engine, Rule};
-use heft_tensor::{Float, Tensor};
+use heft_tensor::Float;
 
 /// Hyperparameters of [`RmsProp`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,7 +113,7 @@ impl Rule for RmsPropConfig {
         _step: u64,
         p: &mut [T],
         g: &[T],
-        bufs: &mut [Tensor],
+        bufs: &mut [&mut [T]],
     ) -> Result<()> {
         let lr = T::from_f64(h.lr);
         let decay = h.weight_decay != 0.0;
@@ -127,14 +127,15 @@ impl Rule for RmsPropConfig {
         let Some(sq) = it.next() else {
             return Err(OptimError::State("rmsprop: missing square_avg".into()));
         };
-        let sq = sq.data_mut::<T>()?;
+        let n = p.len();
+        let (sq, g) = (&mut sq[..n], &g[..n]);
         let mut mom = None;
         if self.momentum > 0.0 {
-            mom = it.next().map(|b| b.data_mut::<T>()).transpose()?;
+            mom = it.next().map(|b| &mut b[..n]);
         }
         let mut gavg = None;
         if self.centered {
-            gavg = it.next().map(|b| b.data_mut::<T>()).transpose()?;
+            gavg = it.next().map(|b| &mut b[..n]);
         }
         for i in 0..p.len() {
             let gi = if decay { g[i] + wd * p[i] } else { g[i] };

@@ -4,7 +4,7 @@
 use crate::error::{OptimError, Result};
 use crate::groups::{ParamGroups, Resolved};
 use crate::optimizer::{check_nonneg, hyper_get, impl_optimizer, Engine, Rule};
-use heft_tensor::{Float, Tensor};
+use heft_tensor::Float;
 
 /// Hyperparameters of [`Sgd`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,19 +113,25 @@ impl Rule for SgdConfig {
         step: u64,
         p: &mut [T],
         g: &[T],
-        bufs: &mut [Tensor],
+        bufs: &mut [&mut [T]],
     ) -> Result<()> {
         let lr = T::from_f64(h.lr);
         let decay = h.weight_decay != 0.0;
         let wd = T::from_f64(h.weight_decay);
-        let Some(buf) = bufs.first_mut() else {
-            for (p, &g) in p.iter_mut().zip(g) {
-                let d = if decay { g + wd * *p } else { g };
-                *p = *p - lr * d;
+        let g = &g[..p.len()];
+        let Some(b) = bufs.first_mut() else {
+            if decay {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p = *p - lr * (g + wd * *p);
+                }
+            } else {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p = *p - lr * g;
+                }
             }
             return Ok(());
         };
-        let b = buf.data_mut::<T>()?;
+        let b = &mut b[..p.len()];
         let mu = T::from_f64(self.momentum);
         let one_minus_damp = T::from_f64(1.0 - self.dampening);
         let first = step == 1;

@@ -304,3 +304,50 @@ fn adagrad_lr_decay_counts_per_param_steps() {
     assert!((store.value(a).to_vec_f64()[0] - ea).abs() < 1e-15);
     assert_eq!(store.value(b).to_vec_f64(), vec![-1.0]);
 }
+
+/// A parameter large enough to be updated in chunks over the rayon pool
+/// (`PAR_MIN_ELEMS` is 32K elements) gets bit-identical values, moments and
+/// all, on one thread (one unsplit loop) and on two (split into chunks):
+/// the update rules are elementwise. The odd length puts a partial chunk
+/// and a vector-loop tail at the end.
+#[test]
+fn large_parameters_update_identically_on_one_and_two_threads() {
+    let n = 100_003;
+    let p0: Vec<f64> = (0..n)
+        .map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0)
+        .collect();
+    let grads: Vec<Vec<f64>> = (0..3)
+        .map(|s| {
+            (0..n)
+                .map(|i| ((i * 13 + s * 7) % 61) as f64 / 30.0 - 1.0)
+                .collect()
+        })
+        .collect();
+    for dt in [DType::F32, DType::F64] {
+        let mut per_threads = Vec::new();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let runs: Vec<Vec<Vec<u64>>> = pool.install(|| {
+                all_optimizers()
+                    .into_iter()
+                    .map(|mut opt| {
+                        common::run(opt.as_mut(), &p0, &grads, dt)
+                            .iter()
+                            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                            .collect()
+                    })
+                    .collect()
+            });
+            per_threads.push(runs);
+        }
+        for (k, (one, two)) in per_threads[0].iter().zip(&per_threads[1]).enumerate() {
+            // Every step really moved the parameter (the comparison is not
+            // between two untouched copies).
+            assert_ne!(one[2], one[1], "optimizer {k} {dt:?}");
+            assert!(one == two, "optimizer {k} {dt:?}: 1 and 2 threads differ");
+        }
+    }
+}

@@ -54,6 +54,8 @@ fn run<T: BenchElem>(secs: f64, shapes: &[String], loop_secs: Option<f64>, threa
             let (mut th, mut tg) = (vec![], vec![]);
             for _ in 0..reps {
                 th.push(time_secs(|| p.run(Engine::Heft, threads)));
+                // Do not let heft's lingering helpers compete with gemm's threads.
+                heft_tensor::kernels::stop_lingering();
                 tg.push(time_secs(|| p.run(Engine::GemmCrate, threads)));
             }
             let f = p.flops();

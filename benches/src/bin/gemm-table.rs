@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use heft_benches::{median, time_secs, BenchElem, Engine, Layout, Problem};
-use heft_tensor::kernels::kernel_path;
+use heft_tensor::kernels::{kernel_path, stop_lingering};
 use heft_tensor::kernels::peak::measure_fma_peak_gflops;
 
 /// A measured row, as exchanged between child and parent.
@@ -49,6 +49,9 @@ fn measure<T: BenchElem>(
     for _ in 0..reps {
         for (i, e) in Engine::ALL.into_iter().enumerate() {
             times[i].push(time_secs(|| p.run(e, threads)));
+            // heft's helpers would otherwise spin for a millisecond after a
+            // threaded product, taking a core from the next engine's threads.
+            stop_lingering();
         }
     }
     let flops = p.flops();

@@ -38,6 +38,7 @@ use super::{MatMut, MatRef};
 mod ukr_macro;
 mod pack;
 mod par;
+pub use par::stop_lingering;
 mod portable;
 mod small;
 

@@ -230,7 +230,21 @@ fn linger_ns() -> u64 {
     })
 }
 
-/// When a threaded product last finished, in ns since [`epoch`].
+/// Tells the threads spinning after the latest threaded product (see
+/// [`LINGER_US_DEFAULT`]) to stop now instead of at their deadline; each
+/// stops within one spin iteration. A later threaded product starts a new
+/// linger.
+///
+/// Call it before handing the cores to work outside the rayon pool (another
+/// library's threads, another process) right after heft's products, so heft's
+/// helpers do not compete with it for the cores: the GEMM benchmarks call it
+/// after every heft run, before timing the other engines.
+pub fn stop_lingering() {
+    LAST_PRODUCT_NS.store(0, Ordering::Relaxed);
+}
+
+/// When a threaded product last finished, in ns since [`epoch`] (at least
+/// 1; 0 tells lingering helpers to stop).
 static LAST_PRODUCT_NS: AtomicU64 = AtomicU64::new(0);
 /// Copies of the linger broadcast not yet finished (0: none in flight).
 static LINGERERS: AtomicUsize = AtomicUsize::new(0);
@@ -256,11 +270,16 @@ fn now_ns() -> u64 {
 /// never wake. A broadcast reaches every thread; this thread's copy returns
 /// at once.
 fn linger(threads: usize) {
-    let linger = linger_ns();
+    linger_for(threads, linger_ns());
+}
+
+/// [`linger`] for `linger` ns.
+fn linger_for(threads: usize, linger: u64) {
     if linger == 0 {
         return;
     }
-    LAST_PRODUCT_NS.store(now_ns(), Ordering::Relaxed);
+    // 0 means "stop now" (`stop_lingering`), so a product never stores it.
+    LAST_PRODUCT_NS.store(now_ns().max(1), Ordering::Relaxed);
     if LINGERERS
         .compare_exchange(0, threads, Ordering::AcqRel, Ordering::Relaxed)
         .is_err()
@@ -270,7 +289,11 @@ fn linger(threads: usize) {
     let origin = rayon::current_thread_index();
     rayon::spawn_broadcast(move |ctx| {
         if Some(ctx.index()) != origin {
-            while now_ns().saturating_sub(LAST_PRODUCT_NS.load(Ordering::Relaxed)) < linger {
+            loop {
+                let last = LAST_PRODUCT_NS.load(Ordering::Relaxed);
+                if last == 0 || now_ns().saturating_sub(last) >= linger {
+                    break;
+                }
                 // Run whatever the pool has queued (the next product's
                 // helper job), else spin.
                 if rayon::yield_now() != Some(rayon::Yield::Executed) {
@@ -404,6 +427,29 @@ mod tests {
         (3, 3, 1),
     ];
     const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
+
+    #[test]
+    fn stop_lingering_ends_a_long_linger_at_once() {
+        // A 60 s linger, stopped at once: the helpers must be gone long
+        // before their deadline (10 s allows for a loaded test machine). If
+        // another test's helpers happen to be lingering already, this
+        // linger joins theirs, and stopping ends both.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| super::linger_for(2, 60_000_000_000));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        super::stop_lingering();
+        let start = std::time::Instant::now();
+        while super::LINGERERS.load(std::sync::atomic::Ordering::Acquire) != 0 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "stop_lingering did not stop the helpers"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
 
     #[test]
     fn lingering_helpers_stop_after_the_deadline() {

@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use heft_benches::{median, time_secs, BenchElem, Engine, Layout, Problem};
-use heft_tensor::kernels::{kernel_path, stop_lingering};
 use heft_tensor::kernels::peak::measure_fma_peak_gflops;
+use heft_tensor::kernels::{kernel_path, stop_lingering};
 
 /// A measured row, as exchanged between child and parent.
 struct Row {

@@ -361,6 +361,8 @@ fn large<T: Elem>() {
         (100, 257, 600),
         (600, 33, 257),
         (257, 100, 31),
+        // 129..=256 rows: B read in place unless its rows are 4 KiB apart.
+        (200, 70, 300),
     ];
     let mut case = 0u64;
     for path in paths() {

@@ -150,17 +150,20 @@ pub fn kernel_path() -> KernelPath {
 
 /// Type-erased microkernel: `C[0..m_eff, 0..n_eff] (+)= Apanel * Bpanel`.
 ///
-/// Arguments: `k`, packed A micro-panel (`k * MR` elements), packed B
-/// micro-panel (`k * NR` elements), pointer to `C(0, 0)` of the tile, C row
-/// and column strides, `m_eff <= MR`, `n_eff <= NR` (both at least 1) and
-/// whether to add to C (`true`) or overwrite it.
+/// Arguments: `k`, packed A micro-panel (`k * MR` elements), B micro-panel
+/// (`k` rows of `NR` contiguous elements), the distance between those B rows
+/// (`NR` for a packed panel, the row stride of B when a row-major B is read
+/// in place), pointer to `C(0, 0)` of the tile, C row and column strides,
+/// `m_eff <= MR`, `n_eff <= NR` (both at least 1) and whether to add to C
+/// (`true`) or overwrite it.
 ///
 /// # Safety
 /// The CPU supports the kernel's instruction set; the panels hold the stated
-/// number of initialised elements; the C block is valid for reads and writes
-/// and touched by no one else during the call.
+/// initialised elements (B: `k` rows of `NR` at the given stride); the C
+/// block is valid for reads and writes and touched by no one else during the
+/// call.
 pub(crate) type Ukr<T> =
-    unsafe fn(usize, *const T, *const T, *mut T, usize, usize, usize, usize, bool);
+    unsafe fn(usize, *const T, *const T, usize, *mut T, usize, usize, usize, usize, bool);
 
 /// A microkernel with its register-tile shape and cache-blocking constants.
 pub(crate) struct Kernel<T> {
@@ -726,14 +729,21 @@ fn gemm_packed<T: Elem>(
     let k_blocks = k.div_ceil(kern.kc);
     let kc_max = k.div_ceil(k_blocks);
     let mc_max = kern.mc.min(m.div_ceil(mr) * mr);
-    let nc_max = kern.nc.min(n.div_ceil(nr) * nr);
+    let direct = pack::direct_b(b, m, n, nr);
+    // Reading B in place, only a partial last panel is packed.
+    let nc_max = if direct {
+        nr
+    } else {
+        kern.nc.min(n.div_ceil(nr) * nr)
+    };
     T::with_buffers(mc_max * kc_max, nc_max * kc_max, |abuf, bbuf| {
         for jc in (0..n).step_by(kern.nc) {
             let nc = kern.nc.min(n - jc);
             for pb in 0..k_blocks {
                 let p0 = pb * kc_max;
                 let kc = kc_max.min(k - p0);
-                pack::pack_b(bbuf, b, p0, kc, jc, nc, nr, kern.tpack, kern.cpack);
+                pack::pack_b_for(bbuf, b, p0, kc, jc, nc, nr, direct, kern.tpack, kern.cpack);
+                let bpan = pack::b_panels(bbuf, b, p0, kc, jc, nc, nr, direct);
                 let acc = accumulate || pb > 0;
                 for ic in (0..m).step_by(kern.mc) {
                     let mc = kern.mc.min(m - ic);
@@ -745,17 +755,22 @@ fn gemm_packed<T: Elem>(
                         let ap = abuf[ir * mr * kc..].as_ptr();
                         for jr in 0..nc.div_ceil(nr) {
                             let n_eff = nr.min(nc - jr * nr);
-                            let bp = bbuf[jr * nr * kc..].as_ptr();
+                            let (bp, ldb) = bpan.panel(jr);
                             let ct = c
                                 .ptr
                                 .wrapping_add((ic + ir * mr) * c.rs + (jc + jr * nr) * c.cs);
                             // SAFETY: `kern` was selected for a path the CPU
-                            // supports (checked in gemm_impl); the packed panels
-                            // hold kc*mr and kc*nr initialised elements at
-                            // `ap`/`bp`; the tile (m_eff x n_eff at row ic+ir*mr,
-                            // column jc+jr*nr) lies inside the validated C block
-                            // owned by this call or task.
-                            unsafe { (kern.ukr)(kc, ap, bp, ct, c.rs, c.cs, m_eff, n_eff, acc) };
+                            // supports (checked in gemm_impl); the packed A
+                            // panel holds kc*mr initialised elements at `ap`;
+                            // `bp` is a packed panel of kc*nr elements or
+                            // (`prepare_b`) a full-width panel of the validated
+                            // B view, kc rows of nr elements ldb apart; the tile
+                            // (m_eff x n_eff at row ic+ir*mr, column jc+jr*nr)
+                            // lies inside the validated C block owned by this
+                            // call or task.
+                            unsafe {
+                                (kern.ukr)(kc, ap, bp, ldb, ct, c.rs, c.cs, m_eff, n_eff, acc)
+                            };
                         }
                     }
                 }

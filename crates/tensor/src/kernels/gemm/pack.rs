@@ -18,6 +18,120 @@ pub(crate) type Gather<T> = fn(&mut [T], &[T], usize, usize, usize, usize);
 /// with their own target features; the portable path uses it as is.
 pub(crate) type CopyPanels<T> = fn(&mut [T], &[T], usize, usize, usize, usize);
 
+/// Whether the microkernel reads row-major B in place (see [`BPanels`])
+/// instead of from packed panels, for an `m`-row product: B is row-major, at
+/// least one panel wide, and A has few rows to share a packed copy.
+///
+/// Packing B costs one copy of every element, shared by the `m / MR` row
+/// tiles of A; with the MLP's batch of 64 rows that copy was 13% of a
+/// 64x256x784 product. Read in place, each k step loads the same two cache
+/// lines of B that a packed panel would hold, but from rows `ldb` apart:
+/// more pages, and with a row stride that is a multiple of 4 KiB all rows
+/// fall in the same L1 sets. Measured on one thread (heft / `gemm` crate,
+/// packed -> in place): 64x256x784 0.91 -> 1.07, 128x784x256 0.98 -> 1.04,
+/// 256x256x256 0.93 -> 0.96, 64x1024x1024 1.07 -> 1.13, 256x512x512 1.00 ->
+/// 1.02; but 256x1024x1024 (4 KiB rows) 1.00 -> 0.96, 512 square 0.97 ->
+/// 0.95, 1024 square 0.97 -> 0.89. Hence: in place up to 128 rows, or up to
+/// 256 when the row stride is not a multiple of 4 KiB.
+pub(super) fn direct_b<T>(b: &MatRef<'_, T>, m: usize, n: usize, nr: usize) -> bool {
+    let row_bytes = b.rs.saturating_mul(std::mem::size_of::<T>());
+    b.cs == 1 && n >= nr && (m <= 128 || (m <= 256 && !row_bytes.is_multiple_of(4096)))
+}
+
+/// Where the microkernel finds the B micro-panels of one `kc x nc` block:
+/// packed panels in a buffer, or, with [`direct_b`], the full-width panels in
+/// B itself (rows `ldb` apart) and only a partial last panel packed.
+pub(super) struct BPanels<'a, T> {
+    /// `B(p0, j0)` when reading in place.
+    base: *const T,
+    /// Row stride of B when reading in place.
+    ldb: usize,
+    /// How many leading panels are read in place.
+    direct: usize,
+    /// The packed panels (after the direct ones).
+    packed: *const T,
+    kc: usize,
+    nr: usize,
+    _borrow: std::marker::PhantomData<&'a T>,
+}
+
+impl<T> BPanels<'_, T> {
+    /// Pointer to micro-panel `jr` and the distance between its rows.
+    #[inline(always)]
+    pub(super) fn panel(&self, jr: usize) -> (*const T, usize) {
+        if jr < self.direct {
+            (self.base.wrapping_add(jr * self.nr), self.ldb)
+        } else {
+            (
+                self.packed
+                    .wrapping_add((jr - self.direct) * self.nr * self.kc),
+                self.nr,
+            )
+        }
+    }
+}
+
+/// Packs what the microkernel needs of the B block `B[p0 .. p0 + kc, j0 ..
+/// j0 + nc]` into `dst`: all of it ([`pack_b`]), or, when `direct`, only
+/// its partial last panel (if any); [`b_panels`] then finds the panels.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pack_b_for<T: Elem>(
+    dst: &mut [T],
+    b: &MatRef<'_, T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    nr: usize,
+    direct: bool,
+    tpack: Gather<T>,
+    cpack: CopyPanels<T>,
+) {
+    let full = if direct { nc / nr } else { 0 };
+    if full * nr < nc {
+        pack_b(
+            dst,
+            b,
+            p0,
+            kc,
+            j0 + full * nr,
+            nc - full * nr,
+            nr,
+            tpack,
+            cpack,
+        );
+    }
+}
+
+/// The panels of a B block prepared by [`pack_b_for`] (same arguments) into
+/// `packed`.
+pub(super) fn b_panels<'a, T>(
+    packed: &'a [T],
+    b: &MatRef<'a, T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    nr: usize,
+    direct: bool,
+) -> BPanels<'a, T> {
+    let full = if direct { nc / nr } else { 0 };
+    let base = if full > 0 {
+        b.data[b.offset + p0 * b.rs + j0..].as_ptr()
+    } else {
+        packed.as_ptr()
+    };
+    BPanels {
+        base,
+        ldb: b.rs,
+        direct: full,
+        packed: packed.as_ptr(),
+        kc,
+        nr,
+        _borrow: std::marker::PhantomData,
+    }
+}
+
 /// Packs `A[i0 .. i0 + mc, p0 .. p0 + kc]` into `dst`.
 ///
 /// Layout: `ceil(mc / mr)` micro-panels of `mr * kc` elements each; inside a

@@ -108,6 +108,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
     // Stride between the K blocks of the packed whole operand.
     let block = whole_len / kb;
     let dim = if split_n { n } else { m };
+    let direct = pack::direct_b(b, m, n, nr);
     let next = Padded(AtomicUsize::new(0));
     let done = Padded(AtomicUsize::new(0));
     let (next, done) = (&next.0, &done.0);
@@ -123,7 +124,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
             return;
         }
         let (a_len, b_len) = if split_n {
-            (0, chunk * kc_max)
+            (0, if direct { nr } else { chunk } * kc_max)
         } else {
             (chunk * kc_max, 0)
         };
@@ -135,7 +136,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
                 if split_n {
                     pack::pack_a(dst, a, 0, m, p0, kc, mr, kern.tpack, kern.cpack);
                 } else {
-                    pack::pack_b(dst, b, p0, kc, 0, n, nr, kern.tpack, kern.cpack);
+                    pack::pack_b_for(dst, b, p0, kc, 0, n, nr, direct, kern.tpack, kern.cpack);
                 }
             }
             T::with_buffers(a_len, b_len, |abuf, bbuf| {
@@ -149,12 +150,16 @@ pub(super) fn gemm_dynamic<T: Elem>(
                         let acc = accumulate || pb > 0;
                         let w = &whole[pb * block..(pb + 1) * block];
                         // (rows, columns, packed A, packed B, C row, C column)
-                        let (rows, cols, ap, bp, i0, j0) = if split_n {
-                            pack::pack_b(bbuf, b, p0, kc, lo, len, nr, kern.tpack, kern.cpack);
-                            (m, len, w, &bbuf[..], 0, lo)
+                        let (rows, cols, ap, bpan, i0, j0) = if split_n {
+                            pack::pack_b_for(
+                                bbuf, b, p0, kc, lo, len, nr, direct, kern.tpack, kern.cpack,
+                            );
+                            let bpan = pack::b_panels(bbuf, b, p0, kc, lo, len, nr, direct);
+                            (m, len, w, bpan, 0, lo)
                         } else {
                             pack::pack_a(abuf, a, lo, len, p0, kc, mr, kern.tpack, kern.cpack);
-                            (len, n, &abuf[..], w, lo, 0)
+                            let bpan = pack::b_panels(w, b, p0, kc, 0, n, nr, direct);
+                            (len, n, &abuf[..], bpan, lo, 0)
                         };
                         // As in gemm_packed: the A micro-panel stays in L1
                         // while the B micro-panels stream from L2.
@@ -163,20 +168,23 @@ pub(super) fn gemm_dynamic<T: Elem>(
                             let ap = ap[ir * mr * kc..].as_ptr();
                             for jr in 0..cols.div_ceil(nr) {
                                 let n_eff = nr.min(cols - jr * nr);
-                                let bp = bp[jr * nr * kc..].as_ptr();
+                                let (bp, ldb) = bpan.panel(jr);
                                 let ct = c
                                     .ptr
                                     .wrapping_add((i0 + ir * mr) * c.rs + (j0 + jr * nr) * c.cs);
                                 // SAFETY: `kern` is for a path the CPU supports
-                                // (checked in gemm_impl); `ap`/`bp` point into
-                                // panels this thread packed above, holding
-                                // kc*mr and kc*nr initialised elements; the tile
+                                // (checked in gemm_impl); `ap` points into a
+                                // panel this thread packed above, holding kc*mr
+                                // initialised elements; `bp` into one holding
+                                // kc*nr, or (`b_panels`) at a full-width panel
+                                // of the validated B view, kc rows of nr
+                                // elements ldb apart; the tile
                                 // (m_eff x n_eff at row i0+ir*mr, column
                                 // j0+jr*nr) lies inside the validated C, in
                                 // chunk `idx`, which this thread alone claimed
                                 // from the counter.
                                 unsafe {
-                                    (kern.ukr)(kc, ap, bp, ct, c.rs, c.cs, m_eff, n_eff, acc)
+                                    (kern.ukr)(kc, ap, bp, ldb, ct, c.rs, c.cs, m_eff, n_eff, acc)
                                 };
                             }
                         }
@@ -240,14 +248,75 @@ fn linger_ns() -> u64 {
 /// helpers do not compete with it for the cores: the GEMM benchmarks call it
 /// after every heft run, before timing the other engines.
 pub fn stop_lingering() {
-    LAST_PRODUCT_NS.store(0, Ordering::Relaxed);
+    LINGER.stop();
 }
 
-/// When a threaded product last finished, in ns since [`epoch`] (at least
-/// 1; 0 tells lingering helpers to stop).
-static LAST_PRODUCT_NS: AtomicU64 = AtomicU64::new(0);
-/// Copies of the linger broadcast not yet finished (0: none in flight).
-static LINGERERS: AtomicUsize = AtomicUsize::new(0);
+/// The process-wide linger state.
+static LINGER: Linger = Linger::new();
+
+/// Lingering state: when the last threaded product finished, how many
+/// copies of the linger broadcast are still running, and a stop count.
+pub(super) struct Linger {
+    /// When a threaded product last finished, in ns since [`epoch`].
+    last_ns: AtomicU64,
+    /// Copies of the linger broadcast not yet finished (0: none in flight).
+    lingerers: AtomicUsize,
+    /// Bumped by [`Linger::stop`]; a broadcast ends when it changes.
+    stops: AtomicU64,
+}
+
+impl Linger {
+    const fn new() -> Self {
+        Linger {
+            last_ns: AtomicU64::new(0),
+            lingerers: AtomicUsize::new(0),
+            stops: AtomicU64::new(0),
+        }
+    }
+
+    /// Ends the running broadcast (if any) at its helpers' next spin.
+    fn stop(&self) {
+        self.stops.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Copies of the broadcast still running.
+    #[cfg(test)]
+    fn running(&self) -> usize {
+        self.lingerers.load(Ordering::Acquire)
+    }
+
+    /// Keeps the other threads of the current rayon pool spinning until
+    /// `linger` ns after the latest call (or a [`Linger::stop`]).
+    fn start(&'static self, threads: usize, linger: u64) {
+        if linger == 0 {
+            return;
+        }
+        self.last_ns.store(now_ns(), Ordering::Relaxed);
+        if self
+            .lingerers
+            .compare_exchange(0, threads, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // helpers are already spinning; they see the new deadline
+        }
+        let stops = self.stops.load(Ordering::Acquire);
+        let origin = rayon::current_thread_index();
+        rayon::spawn_broadcast(move |ctx| {
+            if Some(ctx.index()) != origin {
+                while self.stops.load(Ordering::Relaxed) == stops
+                    && now_ns().saturating_sub(self.last_ns.load(Ordering::Relaxed)) < linger
+                {
+                    // Run whatever the pool has queued (the next product's
+                    // helper job), else spin.
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+            self.lingerers.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -270,39 +339,7 @@ fn now_ns() -> u64 {
 /// never wake. A broadcast reaches every thread; this thread's copy returns
 /// at once.
 fn linger(threads: usize) {
-    linger_for(threads, linger_ns());
-}
-
-/// [`linger`] for `linger` ns.
-fn linger_for(threads: usize, linger: u64) {
-    if linger == 0 {
-        return;
-    }
-    // 0 means "stop now" (`stop_lingering`), so a product never stores it.
-    LAST_PRODUCT_NS.store(now_ns().max(1), Ordering::Relaxed);
-    if LINGERERS
-        .compare_exchange(0, threads, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
-        return; // helpers are already spinning; they see the new deadline
-    }
-    let origin = rayon::current_thread_index();
-    rayon::spawn_broadcast(move |ctx| {
-        if Some(ctx.index()) != origin {
-            loop {
-                let last = LAST_PRODUCT_NS.load(Ordering::Relaxed);
-                if last == 0 || now_ns().saturating_sub(last) >= linger {
-                    break;
-                }
-                // Run whatever the pool has queued (the next product's
-                // helper job), else spin.
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::hint::spin_loop();
-                }
-            }
-        }
-        LINGERERS.fetch_sub(1, Ordering::AcqRel);
-    });
+    LINGER.start(threads, linger_ns());
 }
 
 #[cfg(test)]
@@ -428,35 +465,58 @@ mod tests {
     ];
     const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
 
-    #[test]
-    fn stop_lingering_ends_a_long_linger_at_once() {
-        // A 60 s linger, stopped at once: the helpers must be gone long
-        // before their deadline (10 s allows for a loaded test machine). If
-        // another test's helpers happen to be lingering already, this
-        // linger joins theirs, and stopping ends both.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(|| super::linger_for(2, 60_000_000_000));
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        super::stop_lingering();
+    /// Waits up to 10 s for `l` to have no broadcast running.
+    fn wait_idle(l: &super::Linger, what: &str) {
         let start = std::time::Instant::now();
-        while super::LINGERERS.load(std::sync::atomic::Ordering::Acquire) != 0 {
+        while l.running() != 0 {
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(10),
-                "stop_lingering did not stop the helpers"
+                "{what}"
             );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
     #[test]
+    fn stop_ends_a_long_linger_at_once() {
+        // A 60 s linger on a state of its own (other tests' products use
+        // the process-wide one), stopped: its helpers must be gone long
+        // before the deadline (10 s allows for a loaded test machine).
+        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| l.start(2, 60_000_000_000));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(l.running() >= 1, "the helper should still be spinning");
+        l.stop();
+        wait_idle(l, "stop did not end the linger");
+        // A stop does not prevent the next linger.
+        pool.install(|| l.start(2, 1_000_000));
+        wait_idle(l, "a 1 ms linger did not end");
+    }
+
+    #[test]
     fn lingering_helpers_stop_after_the_deadline() {
-        // A threaded product leaves the pool's other threads spinning for
-        // `linger_ns`; they must all stop by themselves (here, within 10 s
-        // even if other tests run threaded products meanwhile), and a pool
-        // dropped while they spin must not hang.
+        // Threaded products leave the pool's other threads spinning for
+        // `linger_ns`; they must stop by themselves, and a pool dropped
+        // while they spin must not hang. On a state of its own: a 2 ms
+        // linger, started twice (the second call extends the first).
+        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                l.start(threads, 2_000_000);
+                l.start(threads, 2_000_000);
+            });
+        }
+        wait_idle(l, "lingering helpers did not stop");
+        // The products themselves linger on the process-wide state and give
+        // the same bits with and without helpers.
         let path = *supported_paths().last().unwrap();
         let shape = (45, 101, 517);
         let want = run(1, path, shape, LAYOUTS[0], |x| x, gemm_f64_dynamic);
@@ -465,14 +525,6 @@ mod tests {
                 run(threads, path, shape, LAYOUTS[0], |x| x, gemm_f64_dynamic),
                 want
             );
-        }
-        let start = std::time::Instant::now();
-        while super::LINGERERS.load(std::sync::atomic::Ordering::Acquire) != 0 {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "lingering helpers did not stop"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 

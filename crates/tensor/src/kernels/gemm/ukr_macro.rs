@@ -37,7 +37,7 @@ macro_rules! simd_ukr {
         ///
         /// # Safety
         /// The CPU supports the enabled features; `a` points to `k * MR` packed
-        /// elements, `b` to `k * NR`; `c` addresses an `M x n_eff` block with
+        /// elements, `b` to `k` rows of `NR` elements, `ldb` apart; `c` addresses an `M x n_eff` block with
         /// strides `rsc`/`csc` that is valid for reads and writes and not
         /// accessed by anyone else during the call; `1 <= n_eff <= NR`.
         #[target_feature(enable = $feat)]
@@ -46,6 +46,7 @@ macro_rules! simd_ukr {
             k: usize,
             a: *const $t,
             b: *const $t,
+            ldb: usize,
             c: *mut $t,
             rsc: usize,
             csc: usize,
@@ -56,7 +57,8 @@ macro_rules! simd_ukr {
             let mut c0 = [$zero(); M];
             let mut c1 = [$zero(); M];
             // SAFETY: by the contract above every pointer offset below stays
-            // inside the packed panels (k steps of MR resp. NR elements) or the
+            // inside the A panel (k steps of MR elements), the B rows (k rows of
+            // NR elements, ldb apart) or the
             // M x n_eff block of C; prefetch addresses use wrapping arithmetic
             // and prefetches never fault.
             unsafe {
@@ -84,16 +86,16 @@ macro_rules! simd_ukr {
                             c1[i] = $fmadd(ai, b1, c1[i]);
                         }
                         ap = ap.add($mr);
-                        bp = bp.add(NR);
+                        bp = bp.add(ldb);
                     };
                 }
                 for _ in 0..k / U {
                     for _ in 0..U {
                         if PF > 0 {
                             // B streams from L2 (A stays in L1): fetch PF steps ahead.
-                            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PF * NR) as *const i8);
+                            _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PF * ldb) as *const i8);
                             _mm_prefetch::<_MM_HINT_T0>(
-                                bp.wrapping_add(PF * NR + $lanes) as *const i8,
+                                bp.wrapping_add(PF * ldb + $lanes) as *const i8,
                             );
                         }
                         k_step!();
@@ -135,6 +137,7 @@ macro_rules! simd_ukr {
             k: usize,
             a: *const $t,
             b: *const $t,
+            ldb: usize,
             c: *mut $t,
             rsc: usize,
             csc: usize,
@@ -146,7 +149,7 @@ macro_rules! simd_ukr {
             // forwarded unchanged; `M == m_eff` rows are addressed.
             unsafe {
                 match m_eff {
-                    $($m => $inner::<$m>(k, a, b, c, rsc, csc, n_eff, acc_c),)+
+                    $($m => $inner::<$m>(k, a, b, ldb, c, rsc, csc, n_eff, acc_c),)+
                     _ => unreachable!("microkernel called with m_eff = {m_eff}"),
                 }
             }

@@ -203,10 +203,12 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// `C = A B` (or `+=`) with the fastest kernel for this type.
     fn gemm(a: MatRef<'_, Self>, b: MatRef<'_, Self>, c: MatMut<'_, Self>, accumulate: bool);
+    /// `A B` as a new row-major vector, never zero-filled first.
+    fn gemm_new(a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self>;
 }
 
 macro_rules! impl_float {
-    ($t:ident, $erf:path, $exp:path, $gemm:path) => {
+    ($t:ident, $erf:path, $exp:path, $gemm:path, $gemm_new:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -299,12 +301,28 @@ macro_rules! impl_float {
             ) {
                 $gemm(a, b, c, accumulate)
             }
+            #[inline]
+            fn gemm_new(a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self> {
+                $gemm_new(a, b)
+            }
         }
     };
 }
 
-impl_float!(f32, libm::erff, exp_f32, crate::kernels::gemm_f32);
-impl_float!(f64, libm::erf, f64::exp, crate::kernels::gemm_f64);
+impl_float!(
+    f32,
+    libm::erff,
+    exp_f32,
+    crate::kernels::gemm_f32,
+    crate::kernels::gemm_f32_new
+);
+impl_float!(
+    f64,
+    libm::erf,
+    f64::exp,
+    crate::kernels::gemm_f64,
+    crate::kernels::gemm_f64_new
+);
 
 /// `e^x` in f32 with no libm call, so loops over it vectorise (softmax,
 /// sigmoid, GELU). Within 2 ulp of the correctly rounded result over the

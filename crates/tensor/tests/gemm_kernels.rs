@@ -1,7 +1,9 @@
 //! GEMM kernels against the naive reference (computed in f64), over every
 //! kernel path this CPU supports, many layouts and awkward sizes.
 
-use heft_tensor::kernels::gemm::testing::{gemm_f32_packed, gemm_f64_packed};
+use heft_tensor::kernels::gemm::testing::{
+    gemm_f32_new_with, gemm_f32_packed, gemm_f64_new_with, gemm_f64_packed,
+};
 use heft_tensor::kernels::{
     gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_reference, kernel_path, supported_paths,
     KernelPath, MatMut, MatRef,
@@ -34,6 +36,8 @@ trait Elem: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync {
         c: MatMut<'_, Self>,
         acc: bool,
     );
+    /// `A B` into a fresh, never zero-filled vector on `path`.
+    fn fresh(path: KernelPath, a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self>;
 }
 
 impl Elem for f32 {
@@ -64,6 +68,9 @@ impl Elem for f32 {
             (Some(p), true) => gemm_f32_packed(p, a, b, c, acc),
         }
     }
+    fn fresh(path: KernelPath, a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self> {
+        gemm_f32_new_with(path, a, b)
+    }
 }
 
 impl Elem for f64 {
@@ -88,6 +95,9 @@ impl Elem for f64 {
             (Some(p), false) => gemm_f64_with(p, a, b, c, acc),
             (Some(p), true) => gemm_f64_packed(p, a, b, c, acc),
         }
+    }
+    fn fresh(path: KernelPath, a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self> {
+        gemm_f64_new_with(path, a, b)
     }
 }
 
@@ -688,4 +698,74 @@ fn overflowing_strides_panic() {
         },
         false,
     );
+}
+
+/// `gemm_*_new` computes into memory it never zero-fills (debug builds
+/// poison it with NaN first): on every path, thread count, split and edge
+/// case it must equal, bit for bit, the same product written into a zeroed
+/// buffer, and contain no NaN (inputs are finite).
+fn fresh_output<T: Elem>() {
+    use Layout::*;
+    let shapes = [
+        (0, 5, 3),
+        (5, 0, 3),
+        (4, 5, 0),
+        (1, 40, 30),
+        (40, 1, 30),
+        (10, 10, 10),
+        (33, 100, 17),
+        (100, 257, 600),
+        (200, 70, 300),
+        (300, 333, 300),
+        (421, 150, 517),
+    ];
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for path in supported_paths() {
+            for &(m, n, k) in &shapes {
+                for (la, lb) in [
+                    (RowMajor, RowMajor),
+                    (ColMajor, RowMajor),
+                    (RowMajor, ColMajor),
+                    (RowStrided, RowStrided),
+                ] {
+                    let mut rng = Rng(7);
+                    let a = Stored::<T>::new(m, k, la, &mut rng);
+                    let b = Stored::<T>::new(k, n, lb, &mut rng);
+                    let got = pool.install(|| T::fresh(path, a.view(), b.view()));
+                    let mut want = vec![T::from_f64(0.0); m * n];
+                    let c = MatMut {
+                        data: &mut want,
+                        offset: 0,
+                        rows: m,
+                        cols: n,
+                        rs: n,
+                        cs: 1,
+                    };
+                    pool.install(|| T::run(Some(path), false, a.view(), b.view(), c, false));
+                    let case = format!("{path:?} {threads}t {m}x{n}x{k} {la:?} {lb:?}");
+                    assert_eq!(got.len(), m * n, "{case}");
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            g.to_f64().to_bits() == w.to_f64().to_bits() && !g.to_f64().is_nan(),
+                            "{case}: [{i}] {g:?} vs {w:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_fresh_output_equals_zero_filled() {
+    fresh_output::<f32>();
+}
+
+#[test]
+fn f64_fresh_output_equals_zero_filled() {
+    fresh_output::<f64>();
 }

@@ -11,8 +11,8 @@ pub mod peak;
 pub(crate) mod simd;
 
 pub use gemm::{
-    gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_reference, kernel_path, stop_lingering,
-    supported_paths, KernelPath,
+    gemm_f32, gemm_f32_new, gemm_f32_with, gemm_f64, gemm_f64_new, gemm_f64_with, gemm_reference,
+    kernel_path, stop_lingering, supported_paths, KernelPath,
 };
 
 /// A read-only strided view of a `rows x cols` matrix inside a slice.

@@ -168,6 +168,29 @@ fn matmul_typed<T: Float>(
     let (sa, la) = a.typed::<T>("matmul")?;
     let (sb, lb) = b.typed::<T>("matmul")?;
     let nb: usize = batch.iter().product();
+    if nb == 1 && addend.is_none() && m > 0 && n > 0 {
+        // One product, nothing to add: the kernel writes every element of a
+        // fresh buffer, so it is not zero-filled first.
+        let (ars, acs) = (la.strides()[la.ndim() - 2], la.strides()[la.ndim() - 1]);
+        let (brs, bcs) = (lb.strides()[lb.ndim() - 2], lb.strides()[lb.ndim() - 1]);
+        let am = MatRef {
+            data: sa,
+            offset: la.offset(),
+            rows: m,
+            cols: k,
+            rs: ars,
+            cs: acs,
+        };
+        let bm = MatRef {
+            data: sb,
+            offset: lb.offset(),
+            rows: k,
+            cols: n,
+            rs: brs,
+            cs: bcs,
+        };
+        return Ok(Tensor::from_vec_unchecked(T::gemm_new(am, bm), out_shape));
+    }
     // With an addend, the output starts as it (broadcast) and the GEMM
     // accumulates; otherwise it starts at zero and the GEMM overwrites.
     let mut out = match addend {

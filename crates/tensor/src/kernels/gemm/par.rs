@@ -238,8 +238,9 @@ fn linger_ns() -> u64 {
     })
 }
 
-/// Tells the threads spinning after the latest threaded product (see
-/// [`LINGER_US_DEFAULT`]) to stop now instead of at their deadline; each
+/// Tells the threads spinning after the latest threaded product (by
+/// default for 1 ms; `HEFT_SPIN_US` sets the time) to stop now instead of at
+/// their deadline; each
 /// stops within one spin iteration. A later threaded product starts a new
 /// linger.
 ///

@@ -53,9 +53,12 @@ fn run<T: BenchElem>(secs: f64, shapes: &[String], loop_secs: Option<f64>, threa
             let reps = ((secs / 2.0 / est) as usize).clamp(5, 2001);
             let (mut th, mut tg) = (vec![], vec![]);
             for _ in 0..reps {
+                // Each engine is timed right after an untimed run of its own.
+                p.run(Engine::Heft, threads);
                 th.push(time_secs(|| p.run(Engine::Heft, threads)));
                 // Do not let heft's lingering helpers compete with gemm's threads.
                 heft_tensor::kernels::stop_lingering();
+                p.run(Engine::GemmCrate, threads);
                 tg.push(time_secs(|| p.run(Engine::GemmCrate, threads)));
             }
             let f = p.flops();

@@ -45,9 +45,13 @@ fn measure<T: BenchElem>(
     let budget = if quick { 0.15 } else { 0.6 };
     let reps = ((budget / est) as usize).clamp(if quick { 3 } else { 5 }, 41);
     let mut times = [vec![], vec![], vec![]];
-    // Interleave the engines so machine noise hits all of them alike.
+    // Interleave the engines so machine noise hits all of them alike. Each
+    // timed run follows an untimed run of the same engine, so every engine
+    // is timed in its own steady state (its threads as its last call left
+    // them), not in whatever state the previous engine left the cores.
     for _ in 0..reps {
         for (i, e) in Engine::ALL.into_iter().enumerate() {
+            p.run(e, threads);
             times[i].push(time_secs(|| p.run(e, threads)));
             // heft's helpers would otherwise spin for a millisecond after a
             // threaded product, taking a core from the next engine's threads.

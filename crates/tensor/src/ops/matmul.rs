@@ -168,54 +168,10 @@ fn matmul_typed<T: Float>(
     let (sa, la) = a.typed::<T>("matmul")?;
     let (sb, lb) = b.typed::<T>("matmul")?;
     let nb: usize = batch.iter().product();
-    if nb == 1 && addend.is_none() && m > 0 && n > 0 {
-        // One product, nothing to add: the kernel writes every element of a
-        // fresh buffer, so it is not zero-filled first.
-        let (ars, acs) = (la.strides()[la.ndim() - 2], la.strides()[la.ndim() - 1]);
-        let (brs, bcs) = (lb.strides()[lb.ndim() - 2], lb.strides()[lb.ndim() - 1]);
-        let am = MatRef {
-            data: sa,
-            offset: la.offset(),
-            rows: m,
-            cols: k,
-            rs: ars,
-            cs: acs,
-        };
-        let bm = MatRef {
-            data: sb,
-            offset: lb.offset(),
-            rows: k,
-            cols: n,
-            rs: brs,
-            cs: bcs,
-        };
-        return Ok(Tensor::from_vec_unchecked(T::gemm_new(am, bm), out_shape));
-    }
-    // With an addend, the output starts as it (broadcast) and the GEMM
-    // accumulates; otherwise it starts at zero and the GEMM overwrites.
-    let mut out = match addend {
-        Some(t) => t.broadcast_to(out_shape)?.to_vec::<T>()?,
-        None => vec![T::ZERO; nb * m * n],
-    };
-    if nb == 0 || m == 0 || n == 0 {
-        return Ok(Tensor::from_vec_unchecked(out, out_shape));
-    }
     let (ars, acs) = (la.strides()[la.ndim() - 2], la.strides()[la.ndim() - 1]);
     let (brs, bcs) = (lb.strides()[lb.ndim() - 2], lb.strides()[lb.ndim() - 1]);
-    // Base offsets of every batch matrix, in row-major batch order.
-    let ba = batch_layout(a, batch)?;
-    let bb = batch_layout(b, batch)?;
-    let mut offs: Vec<(usize, usize)> = Vec::with_capacity(nb);
-    let plan = Plan::new(batch, [ba.strides(), bb.strides()]);
-    plan.for_rows([ba.offset(), bb.offset()], 0, plan.rows, |[oa, ob]| {
-        for j in 0..plan.inner_len {
-            offs.push((
-                oa + j * plan.inner_strides[0],
-                ob + j * plan.inner_strides[1],
-            ));
-        }
-    });
-    let one = |c: &mut [T], (oa, ob): (usize, usize)| {
+    // The A and B matrices whose first elements sit at these offsets.
+    let mats = |(oa, ob): (usize, usize)| {
         let am = MatRef {
             data: sa,
             offset: oa,
@@ -232,6 +188,38 @@ fn matmul_typed<T: Float>(
             rs: brs,
             cs: bcs,
         };
+        (am, bm)
+    };
+    if nb == 1 && addend.is_none() && m > 0 && n > 0 {
+        // One product, nothing to add: the kernel writes every element of a
+        // fresh buffer, so it is not zero-filled first.
+        let (am, bm) = mats((la.offset(), lb.offset()));
+        return Ok(Tensor::from_vec_unchecked(T::gemm_new(am, bm), out_shape));
+    }
+    // With an addend, the output starts as it (broadcast) and the GEMM
+    // accumulates; otherwise it starts at zero and the GEMM overwrites.
+    let mut out = match addend {
+        Some(t) => t.broadcast_to(out_shape)?.to_vec::<T>()?,
+        None => vec![T::ZERO; nb * m * n],
+    };
+    if nb == 0 || m == 0 || n == 0 {
+        return Ok(Tensor::from_vec_unchecked(out, out_shape));
+    }
+    // Base offsets of every batch matrix, in row-major batch order.
+    let ba = batch_layout(a, batch)?;
+    let bb = batch_layout(b, batch)?;
+    let mut offs: Vec<(usize, usize)> = Vec::with_capacity(nb);
+    let plan = Plan::new(batch, [ba.strides(), bb.strides()]);
+    plan.for_rows([ba.offset(), bb.offset()], 0, plan.rows, |[oa, ob]| {
+        for j in 0..plan.inner_len {
+            offs.push((
+                oa + j * plan.inner_strides[0],
+                ob + j * plan.inner_strides[1],
+            ));
+        }
+    });
+    let one = |c: &mut [T], o: (usize, usize)| {
+        let (am, bm) = mats(o);
         let cm = MatMut {
             data: c,
             offset: 0,

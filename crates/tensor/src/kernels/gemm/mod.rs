@@ -864,7 +864,7 @@ fn gemm_packed<T: Elem>(
                             // supports (checked in gemm_impl); the packed A
                             // panel holds kc*mr initialised elements at `ap`;
                             // `bp` is a packed panel of kc*nr elements or
-                            // (`prepare_b`) a full-width panel of the validated
+                            // (`b_panels`) a full-width panel of the validated
                             // B view, kc rows of nr elements ldb apart; the tile
                             // (m_eff x n_eff at row ic+ir*mr, column jc+jr*nr)
                             // lies inside the validated C block owned by this

@@ -347,54 +347,27 @@ unsafe fn gather_f64_avx512(
 mod tests {
     use super::*;
 
-    /// The SIMD transposing pack writes exactly what the portable one does,
-    /// over odd depths, line counts, widths and strides (and leaves the panel
-    /// past `kc * width` untouched).
-    /// The f64 SIMD transposing pack writes exactly what the portable one
-    /// does (same sweep as the f32 test).
+    /// The SIMD transposing packs write exactly what the portable one does
+    /// (odd depths, line counts, widths, strides; nothing past the panel).
     #[test]
     fn gather_f64_matches_portable() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            return;
-        }
-        for &width in &[14usize, 16, 8, 6, 20] {
-            for lines in 1..=width {
-                for &kc in &[1usize, 7, 8, 9, 15, 16, 17, 64, 100, 257] {
-                    for &pad in &[0usize, 1, 3, 8] {
-                        let stride = kc + pad;
-                        let len = (lines - 1) * stride + kc;
-                        let src: Vec<f64> = (0..len).map(|i| i as f64 * 0.5 - 7.0).collect();
-                        let mut want = vec![-1.0f64; kc * width + 19];
-                        let mut got = want.clone();
-                        super::super::pack::gather(&mut want, &src, stride, lines, kc, width);
-                        gather_f64(&mut got, &src, stride, lines, kc, width);
-                        assert_eq!(got, want, "width {width} lines {lines} kc {kc} pad {pad}");
-                    }
-                }
-            }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            super::super::pack::check_gather::<f64>(
+                gather_f64,
+                &[14, 16, 8, 6, 20],
+                &[1, 7, 8, 9, 15, 16, 17, 64, 100, 257],
+            );
         }
     }
 
     #[test]
     fn gather_f32_matches_portable() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
-            return;
-        }
-        for &width in &[14usize, 16, 32, 6, 20] {
-            for lines in 1..=width {
-                for &kc in &[1usize, 15, 16, 17, 31, 32, 33, 64, 100, 257] {
-                    for &pad in &[0usize, 1, 3, 16] {
-                        let stride = kc + pad;
-                        let len = (lines - 1) * stride + kc;
-                        let src: Vec<f32> = (0..len).map(|i| i as f32 * 0.5 - 7.0).collect();
-                        let mut want = vec![-1.0f32; kc * width + 19];
-                        let mut got = want.clone();
-                        super::super::pack::gather(&mut want, &src, stride, lines, kc, width);
-                        gather_f32(&mut got, &src, stride, lines, kc, width);
-                        assert_eq!(got, want, "width {width} lines {lines} kc {kc} pad {pad}");
-                    }
-                }
-            }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            super::super::pack::check_gather::<f32>(
+                gather_f32,
+                &[14, 16, 32, 6, 20],
+                &[1, 15, 16, 17, 31, 32, 33, 64, 100, 257],
+            );
         }
     }
 }

@@ -301,7 +301,7 @@ static AVX2_F32: Kernel<f32> = Kernel {
     mc: 6 * 24,
     nc: 1024,
     ukr: avx2::ukr_f32,
-    tpack: pack::gather::<f32>,
+    tpack: avx2::gather_f32,
     cpack: pack::copy_panels::<f32>,
 };
 #[cfg(target_arch = "x86_64")]
@@ -312,7 +312,7 @@ static AVX2_F64: Kernel<f64> = Kernel {
     mc: 6 * 24,
     nc: 512,
     ukr: avx2::ukr_f64,
-    tpack: pack::gather::<f64>,
+    tpack: avx2::gather_f64,
     cpack: pack::copy_panels::<f64>,
 };
 #[cfg(target_arch = "x86_64")]

@@ -439,3 +439,30 @@ fn gather_dyn<T: Elem>(
         row[lines..].fill(T::ZERO);
     }
 }
+
+/// Test helper: `g` writes exactly what the portable [`gather`] does, over
+/// odd depths, line counts, the given widths and strides, and leaves the
+/// panel past `kc * width` untouched.
+#[cfg(test)]
+pub(super) fn check_gather<T: Elem + std::fmt::Debug + PartialEq + From<i16>>(
+    g: Gather<T>,
+    widths: &[usize],
+    depths: &[usize],
+) {
+    for &width in widths {
+        for lines in 1..=width {
+            for &kc in depths {
+                for &pad in &[0usize, 1, 3, 16] {
+                    let stride = kc + pad;
+                    let len = (lines - 1) * stride + kc;
+                    let src: Vec<T> = (0..len).map(|i| T::from((i % 20_000) as i16 - 7)).collect();
+                    let mut want = vec![T::from(-1); kc * width + 19];
+                    let mut got = want.clone();
+                    gather(&mut want, &src, stride, lines, kc, width);
+                    g(&mut got, &src, stride, lines, kc, width);
+                    assert_eq!(got, want, "width {width} lines {lines} kc {kc} pad {pad}");
+                }
+            }
+        }
+    }
+}

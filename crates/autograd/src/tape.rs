@@ -1,6 +1,6 @@
 //! The tape: an arena of records in creation order, walked in reverse.
 //!
-//! Every differentiable op on [`Var`]s pushes one [`Node`] holding its
+//! Every differentiable op on [`Var`]s pushes one `Node` holding its
 //! backward closure (the VJP, written with `Var` ops) and the ids of its
 //! inputs. [`Tape::backward`] walks the nodes from the output down to 0,
 //! once, with no recursion: the first gradient reaching a node is stored as

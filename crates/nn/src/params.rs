@@ -6,7 +6,7 @@
 //! and optimizers skip them). Buffers (BatchNorm running statistics) live
 //! beside the parameters: saved with the model, never trained.
 //!
-//! Each training step binds the store to a fresh [`Tape`] through a
+//! Each training step binds the store to a fresh [`Tape`](heft_autograd::Tape) through a
 //! [`Ctx`](crate::Ctx): every trainable parameter becomes a leaf, so
 //! `backward` yields `dLoss/dw` for every weight and bias.
 //!

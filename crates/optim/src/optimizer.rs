@@ -7,6 +7,7 @@ use crate::groups::{ParamGroups, Resolved};
 use crate::state::OptimizerState;
 use heft_nn::{ParamGrads, ParamStore};
 use heft_tensor::{DType, Float, Tensor};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 /// An optimizer: updates the parameters of a [`ParamStore`] in place from
@@ -135,10 +136,11 @@ fn update_split<R: Rule, T: Float>(
     g: &[T],
     bufs: &mut [Tensor],
 ) -> Result<()> {
+    // At most three buffers per rule: no heap allocation per parameter.
     let mut slices = bufs
         .iter_mut()
         .map(|b| b.data_mut::<T>())
-        .collect::<std::result::Result<Vec<&mut [T]>, _>>()?;
+        .collect::<std::result::Result<SmallVec<[&mut [T]; 4]>, _>>()?;
     let n = p.len();
     if g.len() != n || slices.iter().any(|s| s.len() != n) {
         return Err(OptimError::State(format!(
@@ -154,11 +156,11 @@ fn update_split<R: Rule, T: Float>(
         .div_ceil(threads * CHUNKS_PER_THREAD)
         .next_multiple_of(64)
         .max(MIN_CHUNK);
-    type Part<'a, T> = (&'a mut [T], &'a [T], Vec<&'a mut [T]>);
+    type Part<'a, T> = (&'a mut [T], &'a [T], SmallVec<[&'a mut [T]; 4]>);
     let mut parts: Vec<Part<'_, T>> = p
         .chunks_mut(chunk)
         .zip(g.chunks(chunk))
-        .map(|(p, g)| (p, g, Vec::with_capacity(slices.len())))
+        .map(|(p, g)| (p, g, SmallVec::new()))
         .collect();
     for s in slices {
         for (part, c) in parts.iter_mut().zip(s.chunks_mut(chunk)) {

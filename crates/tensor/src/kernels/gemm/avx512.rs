@@ -226,12 +226,15 @@ unsafe fn gather_f32_avx512(
             }
         }
     }
-    for p in full..kc {
-        let row = &mut panel[p * width..(p + 1) * width];
-        for (l, o) in row.iter_mut().enumerate() {
-            *o = if l < lines { src[l * stride + p] } else { 0.0 };
-        }
-    }
+    // The k tail: the portable gather, on the panel and streams from `full` on.
+    super::pack::gather(
+        &mut panel[full * width..],
+        &src[full..],
+        stride,
+        lines,
+        kc - full,
+        width,
+    );
 }
 
 /// Transposing pack for f64 (the [`super::pack::Gather`] contract):
@@ -335,12 +338,15 @@ unsafe fn gather_f64_avx512(
             }
         }
     }
-    for p in full..kc {
-        let row = &mut panel[p * width..(p + 1) * width];
-        for (l, o) in row.iter_mut().enumerate() {
-            *o = if l < lines { src[l * stride + p] } else { 0.0 };
-        }
-    }
+    // The k tail: the portable gather, on the panel and streams from `full` on.
+    super::pack::gather(
+        &mut panel[full * width..],
+        &src[full..],
+        stride,
+        lines,
+        kc - full,
+        width,
+    );
 }
 
 #[cfg(test)]

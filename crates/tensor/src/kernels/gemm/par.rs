@@ -5,12 +5,13 @@
 //! (every chunk needs all of B), in chunks of whole register tiles, never
 //! along K. Each participating thread packs the operand all chunks need once,
 //! for every K block, into its own thread-local buffer, then claims chunks
-//! from an atomic counter and, per chunk, packs its slice of the other
-//! operand and runs the microkernel. The caller starts at once; a helper that
-//! rayon wakes late (the futex wake-up costs the caller ~8 us and the helper
-//! starts ~30 us later on the 2-vCPU machine this was tuned on) just takes
-//! fewer chunks, where the static split made the caller wait for the late
-//! helper's whole half.
+//! (its own contiguous range first, then the last ones of the others; see
+//! `Claims`) and, per chunk, packs its slice of the other operand and runs
+//! the microkernel. The caller starts at once; a helper that rayon wakes late
+//! (the futex wake-up costs the caller ~8 us and the helper starts ~30 us
+//! later on the 2-vCPU machine this was tuned on) just takes fewer chunks,
+//! where the static split made the caller wait for the late helper's whole
+//! half.
 //!
 //! Every tile of C is computed by the same microkernel calls, on the same
 //! packed values, in the same K-block order as on one thread, so results are
@@ -19,6 +20,8 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use super::{pack, CPtr, Elem, Kernel};
 use crate::kernels::MatRef;
@@ -45,21 +48,68 @@ impl Drop for DoneOnDrop<'_> {
 /// short, few enough to keep the per-chunk loop set-up small.
 const CHUNKS_PER_THREAD: usize = 4;
 
-/// The chunk handed out by the `idx`-th claim: first the odd chunks, then
-/// the even ones (so from four chunks on, the last odd one is not next to
-/// chunk 0).
+/// Who computes which chunk: participant `s` (0 is the calling thread,
+/// 1.. the helpers in the order they were spawned) owns the contiguous range
+/// `[s * chunks / threads, (s + 1) * chunks / threads)` and takes its chunks
+/// front to back; a participant whose range is used up takes the last
+/// unclaimed chunk of another range (so a helper that starts late just ends
+/// up with fewer chunks).
 ///
-/// Threads running at the same time then work on chunks two or more apart, so
-/// they never write the two sides of one chunk boundary together. When C's
-/// rows are not aligned to cache lines, a boundary cuts a line in two, and two
-/// threads storing into the same line at once (false sharing) cost a
-/// 64x256x784 product on two threads about a fifth of its speed.
-fn claim_order(idx: usize, chunks: usize) -> usize {
-    let odds = chunks / 2;
-    if idx < odds {
-        2 * idx + 1
-    } else {
-        2 * (idx - odds)
+/// Owning a fixed range, rather than taking the next chunk from one shared
+/// counter, matters twice over. Repeated products with the same shape give
+/// each thread the same part of C every time, so C's lines stay in that
+/// core's cache instead of moving between cores. And two threads never write
+/// neighbouring chunks at the same time except where an owner and a thief
+/// meet: when C's rows are not aligned to cache lines (a fresh `Vec` is
+/// 16-byte aligned), a chunk boundary cuts each row's line in two, and two
+/// threads storing into one line at once (false sharing) cost a 64x256x784
+/// product on two threads about a fifth of its speed.
+struct Claims {
+    /// Per participant: (next chunk to take from the front, one past the
+    /// last unclaimed chunk), packed as `front << 32 | back`.
+    ranges: SmallVec<[Padded<AtomicU64>; 4]>,
+}
+
+impl Claims {
+    fn new(chunks: usize, threads: usize) -> Self {
+        assert!(chunks < 1 << 32, "too many chunks");
+        let ranges = (0..threads)
+            .map(|s| {
+                let (front, back) = (s * chunks / threads, (s + 1) * chunks / threads);
+                Padded(AtomicU64::new(((front as u64) << 32) | back as u64))
+            })
+            .collect();
+        Claims { ranges }
+    }
+
+    /// The next chunk for participant `slot`, or `None` when every chunk has
+    /// been claimed.
+    fn claim(&self, slot: usize) -> Option<usize> {
+        let n = self.ranges.len();
+        let own = slot % n;
+        self.take(own, true)
+            .or_else(|| (1..n).find_map(|d| self.take((own + d) % n, false)))
+    }
+
+    /// Takes the front (owner) or the back (thief) chunk of range `r`.
+    fn take(&self, r: usize, front: bool) -> Option<usize> {
+        let cell = &self.ranges[r].0;
+        let mut cur = cell.load(Ordering::Relaxed);
+        loop {
+            let (f, b) = (cur >> 32, cur & 0xffff_ffff);
+            if f >= b {
+                return None;
+            }
+            let (next, got) = if front {
+                (((f + 1) << 32) | b, f)
+            } else {
+                ((f << 32) | (b - 1), b - 1)
+            };
+            match cell.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(got as usize),
+                Err(now) => cur = now,
+            }
+        }
     }
 }
 
@@ -127,20 +177,20 @@ pub(super) fn gemm_dynamic<T: Elem>(
     let block = whole_len / kb;
     let dim = if split_n { n } else { m };
     let direct = pack::direct_b(b, m, n, nr);
-    let next = Padded(AtomicUsize::new(0));
+    let claims = Claims::new(chunks, threads);
+    let claims = &claims;
     let done = Padded(AtomicUsize::new(0));
-    let (next, done) = (&next.0, &done.0);
+    let done = &done.0;
     let c_all = &c;
 
     // One thread's share: pack the whole operand, then compute chunks until
     // none is left. Returns at once if all chunks are already claimed.
-    let run = || {
+    let run = |slot: usize| {
         // Capture the whole `CPtr` (which is Sync), not its raw field.
         let c = *c_all;
-        let mut idx = next.fetch_add(1, Ordering::Relaxed);
-        if idx >= chunks {
+        let Some(mut idx) = claims.claim(slot) else {
             return;
-        }
+        };
         let (a_len, b_len) = if split_n {
             (0, if direct { nr } else { chunk } * kc_max)
         } else {
@@ -158,9 +208,9 @@ pub(super) fn gemm_dynamic<T: Elem>(
                 }
             }
             T::with_buffers(a_len, b_len, |abuf, bbuf| {
-                while idx < chunks {
+                loop {
                     let _done = DoneOnDrop(done);
-                    let lo = claim_order(idx, chunks) * chunk;
+                    let lo = idx * chunk;
                     let len = chunk.min(dim - lo);
                     for pb in 0..kb {
                         let p0 = pb * kc_max;
@@ -200,14 +250,17 @@ pub(super) fn gemm_dynamic<T: Elem>(
                                 // (m_eff x n_eff at row i0+ir*mr, column
                                 // j0+jr*nr) lies inside the validated C, in
                                 // chunk `idx`, which this thread alone claimed
-                                // from the counter.
+                                // from `claims`.
                                 unsafe {
                                     (kern.ukr)(kc, ap, bp, ldb, ct, c.rs, c.cs, m_eff, n_eff, acc)
                                 };
                             }
                         }
                     }
-                    idx = next.fetch_add(1, Ordering::Relaxed);
+                    match claims.claim(slot) {
+                        Some(i) => idx = i,
+                        None => break,
+                    }
                 }
             });
         });
@@ -215,10 +268,10 @@ pub(super) fn gemm_dynamic<T: Elem>(
 
     let run = &run;
     rayon::in_place_scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(move |_| run());
+        for slot in 1..threads {
+            scope.spawn(move |_| run(slot));
         }
-        run();
+        run(0);
         // A helper may still be on its last chunk. Spin rather than block in
         // the scope: going to sleep and being woken again costs tens of
         // microseconds here, a chunk less.
@@ -548,27 +601,60 @@ mod tests {
     }
 
     #[test]
-    fn claims_cover_every_chunk_once_and_neighbours_apart() {
-        assert_eq!(
-            (0..7).map(|i| super::claim_order(i, 7)).collect::<Vec<_>>(),
-            [1, 3, 5, 0, 2, 4, 6]
-        );
-        for chunks in 1..40 {
-            let order: Vec<usize> = (0..chunks).map(|i| super::claim_order(i, chunks)).collect();
-            let mut seen = vec![false; chunks];
-            for &c in &order {
-                assert!(c < chunks && !seen[c], "{chunks} chunks: {order:?}");
-                seen[c] = true;
-            }
-            // Two consecutive claims (which two threads run at the same time)
-            // are never neighbouring chunks once there are four or more (with
-            // three, chunk 1 neighbours both others).
-            if chunks >= 4 {
-                for w in order.windows(2) {
-                    assert!(w[0].abs_diff(w[1]) >= 2, "{chunks} chunks: {order:?}");
+    fn claims_hand_out_every_chunk_once_owners_first() {
+        use super::Claims;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Owners take their own range front to back.
+        let c = Claims::new(8, 2);
+        assert_eq!(c.claim(0), Some(0));
+        assert_eq!(c.claim(1), Some(4));
+        assert_eq!(c.claim(0), Some(1));
+        // A participant with its range used up takes the back of another.
+        let c = Claims::new(7, 2);
+        let mine: Vec<_> = (0..3).map(|_| c.claim(0).unwrap()).collect();
+        assert_eq!(mine, [0, 1, 2]);
+        assert_eq!(c.claim(0), Some(6));
+        assert_eq!(c.claim(1), Some(3));
+        assert_eq!(c.claim(0), Some(5));
+        assert_eq!(c.claim(1), Some(4));
+        assert_eq!(c.claim(0), None);
+        assert_eq!(c.claim(1), None);
+        // Any interleaving of any participants claims each chunk exactly once.
+        for threads in 1..5 {
+            for chunks in 0..30 {
+                let c = Claims::new(chunks, threads);
+                let mut seen = vec![0u8; chunks];
+                let mut order = (0..).map(|i: usize| (i * 7 + i / 3) % threads);
+                let mut idle = 0;
+                while idle < threads {
+                    match c.claim(order.next().unwrap()) {
+                        Some(i) => {
+                            seen[i] += 1;
+                            idle = 0;
+                        }
+                        None => idle += 1,
+                    }
                 }
+                assert!(
+                    seen.iter().all(|&x| x == 1),
+                    "{threads}t {chunks}: {seen:?}"
+                );
             }
         }
+        // Concurrently, too.
+        let c = Claims::new(1000, 3);
+        let counts: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|s| {
+            for slot in 0..3 {
+                let (c, counts) = (&c, &counts);
+                s.spawn(move || {
+                    while let Some(i) = c.claim(slot) {
+                        counts[i].fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert!(counts.iter().all(|x| x.load(Ordering::Relaxed) == 1));
     }
 
     #[test]

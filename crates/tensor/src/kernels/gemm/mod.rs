@@ -415,6 +415,12 @@ const TINY_MNK: usize = 16 * 16 * 16;
 /// later (measured on the 2-vCPU benchmark machine), so products under about
 /// 60 us of one-thread work (~4M multiply-adds) lose by going parallel.
 const PAR_MIN_MNK: usize = 160 * 160 * 160;
+/// The threshold while the pool's helpers are still awake after an earlier
+/// threaded product (see `par::helpers_awake`): no wake-up to pay, so
+/// products of ~2M multiply-adds (the middle layer of the benchmark MLP at
+/// batch 64, ~13 us on one thread) gain from a second thread.
+/// `mlp-step-profile 2000 2`, 9-round A/B: 399.6 -> 391.8 us per step.
+const PAR_AWAKE_MIN_MNK: usize = 120 * 120 * 120;
 /// Largest whole packed operand (elements) for the dynamic parallel path
 /// (`par.rs`), where every thread packs it once and keeps it in L2; larger
 /// products take the static split, which scales well at those sizes.
@@ -760,7 +766,10 @@ fn gemm_blocked<T: Elem>(
     let kern = T::kernel(path);
     let mnk = m.saturating_mul(n).saturating_mul(k);
     let threads = rayon::current_num_threads();
-    let parallel = threads > 1 && (mnk >= PAR_MIN_MNK || strategy == Strategy::Dynamic);
+    let parallel = threads > 1
+        && (mnk >= PAR_MIN_MNK
+            || (mnk >= PAR_AWAKE_MIN_MNK && par::helpers_awake())
+            || strategy == Strategy::Dynamic);
     if parallel {
         let plan = par::plan(kern, m, n, k, threads);
         if plan.whole_len <= DYNAMIC_MAX_WHOLE || strategy == Strategy::Dynamic {

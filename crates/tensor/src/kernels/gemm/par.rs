@@ -323,6 +323,12 @@ pub fn stop_lingering() {
     LINGER.stop();
 }
 
+/// Whether helpers are still spinning after an earlier threaded product, so
+/// a product starting now gets a helper without waking one.
+pub(super) fn helpers_awake() -> bool {
+    LINGER.lingerers.load(Ordering::Relaxed) > 0
+}
+
 /// The process-wide linger state.
 static LINGER: Linger = Linger::new();
 

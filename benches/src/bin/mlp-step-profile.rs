@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p heft-benches --bin mlp-step-profile -- [steps] [threads]`
 //!
-//! Prints the median step time of the last half of the steps.
+//! Prints the median and the mean step time of the last half of the steps
+//! (criterion's `train_step` reports a mean, which slow outliers raise).
 
 use heft_benches::median;
 use heft_benches::mlp::BenchMlp;
@@ -27,8 +28,10 @@ fn main() {
         }
     });
     let tail = &mut times[steps / 2..];
+    let mean = tail.iter().sum::<f64>() / tail.len() as f64;
     println!(
-        "threads={threads} steps={steps} median step {:.1} us",
-        median(tail) * 1e6
+        "threads={threads} steps={steps} median step {:.1} us, mean {:.1} us",
+        median(tail) * 1e6,
+        mean * 1e6
     );
 }

@@ -377,10 +377,22 @@ impl Linger {
         {
             return; // helpers are already spinning; they see the new deadline
         }
+        self.broadcast(rayon::current_thread_index(), threads, linger);
+    }
+
+    /// The spinning part of [`Linger::start`], for a product started by the
+    /// pool's thread `origin` (`None`: by a thread outside the pool).
+    fn broadcast(&'static self, origin: Option<usize>, threads: usize, linger: u64) {
         let stops = self.stops.load(Ordering::Acquire);
-        let origin = rayon::current_thread_index();
         rayon::spawn_broadcast(move |ctx| {
-            if Some(ctx.index()) != origin {
+            // A caller outside the pool (`origin` None) was itself one of the
+            // `threads` participants: only `threads - 1` workers linger, so
+            // spinning threads never outnumber the pool's threads.
+            let lingers = match origin {
+                Some(o) => ctx.index() != o,
+                None => ctx.index() + 1 < threads,
+            };
+            if lingers {
                 while self.stops.load(Ordering::Relaxed) == stops
                     && now_ns().saturating_sub(self.last_ns.load(Ordering::Relaxed)) < linger
                 {
@@ -573,6 +585,31 @@ mod tests {
         // A stop does not prevent the next linger.
         pool.install(|| l.start(2, 1_000_000));
         wait_idle(l, "a 1 ms linger did not end");
+    }
+
+    #[test]
+    fn a_caller_outside_the_pool_leaves_one_worker_asleep() {
+        // The caller outside a 3-thread pool was one of the 3 participants:
+        // only 2 workers may linger (3 would leave 4 threads spinning for
+        // 3 cores). Inside the pool, the 2 workers other than the caller do.
+        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (origin, lingering) in [(None, 2), (Some(1), 2)] {
+            l.lingerers.store(3, std::sync::atomic::Ordering::Release);
+            pool.install(|| l.broadcast(origin, 3, 60_000_000_000));
+            let start = std::time::Instant::now();
+            while l.running() > lingering {
+                assert!(start.elapsed() < std::time::Duration::from_secs(10));
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert_eq!(l.running(), lingering, "origin {origin:?}");
+            l.stop();
+            wait_idle(l, "stop did not end the linger");
+        }
     }
 
     #[test]

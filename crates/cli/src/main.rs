@@ -69,8 +69,8 @@ fn run(cli: Cli) -> Result<()> {
     // Run the command on a thread of rayon's pool rather than on `main`: a
     // caller outside the pool is one thread more than the cores the pool is
     // sized for, and each threaded product then ends by blocking it in the
-    // scope. `heft bench train`, 2 threads: ~1,650 steps/s from `main`,
-    // ~2,000 inside the pool.
+    // scope. `heft bench train`, 2 threads, three runs each: 1,421-1,741
+    // steps/s from `main`, 1,820-1,954 inside the pool.
     rayon::scope(|_| match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),

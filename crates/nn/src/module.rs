@@ -8,7 +8,11 @@ use heft_autograd::Var;
 ///
 /// Parameters live in the [`ParamStore`](crate::ParamStore); a module holds
 /// their ids. Train/eval mode comes from the [`Ctx`].
-pub trait Module {
+///
+/// Modules are `Send + Sync` (they hold ids and settings, not values), so a
+/// model can be used inside `rayon::ThreadPool::install`, where a training
+/// loop should run (see docs/guide.md, "Threads").
+pub trait Module: Send + Sync {
     /// Apply the module.
     fn forward(&self, ctx: &Ctx<'_>, x: &Var) -> Result<Var>;
 }
@@ -60,7 +64,7 @@ impl Module for Sequential {
 
 impl<F> Module for F
 where
-    F: Fn(&Ctx<'_>, &Var) -> Result<Var>,
+    F: Fn(&Ctx<'_>, &Var) -> Result<Var> + Send + Sync,
 {
     fn forward(&self, ctx: &Ctx<'_>, x: &Var) -> Result<Var> {
         self(ctx, x)

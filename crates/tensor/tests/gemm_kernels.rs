@@ -373,6 +373,9 @@ fn large<T: Elem>() {
         (257, 100, 31),
         // 129..=256 rows: B read in place unless its rows are 4 KiB apart.
         (200, 70, 300),
+        // AVX-512, row-major A: read in place (n <= 2m), with B read in
+        // place too (m <= 128) and a partial last B panel packed.
+        (100, 150, 300),
     ];
     let mut case = 0u64;
     for path in paths() {

@@ -1,4 +1,5 @@
-//! AVX-512F microkernels: f32 `14 x 32` and f64 `14 x 16`.
+//! AVX-512F microkernels: f32 `14 x 32` and f64 `14 x 16` on packed panels,
+//! and the direct-A kernels (A read in place), f32 `6 x 64` and f64 `6 x 32`.
 //!
 //! 14 rows x 2 zmm = 28 accumulators, plus 2 zmm of B, leaves 2 of the 32 zmm
 //! registers free; the broadcasts of A fold into the FMAs as memory operands.
@@ -49,6 +50,48 @@ simd_ukr! {
     unroll = 2,
     pf = 8,
     rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+}
+
+/// Rows of the direct-A register tile (A read in place, see
+/// `simd_ukr_direct_a`).
+pub(super) const MR_DIRECT: usize = 6;
+/// Columns of the f32 direct-A tile (four zmm of 16 lanes).
+pub(super) const NR_DIRECT_F32: usize = 64;
+/// Columns of the f64 direct-A tile (four zmm of 8 lanes).
+pub(super) const NR_DIRECT_F64: usize = 32;
+
+simd_ukr_direct_a! {
+    feature = "avx512f",
+    ty = f32,
+    nv = 4,
+    lanes = 16,
+    zero = _mm512_setzero_ps,
+    loadu = _mm512_loadu_ps,
+    storeu = _mm512_storeu_ps,
+    set1 = _mm512_set1_ps,
+    fmadd = _mm512_fmadd_ps,
+    add = _mm512_add_ps,
+    inner = ukr_direct_f32_rows,
+    outer = ukr_direct_f32,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
+simd_ukr_direct_a! {
+    feature = "avx512f",
+    ty = f64,
+    nv = 4,
+    lanes = 8,
+    zero = _mm512_setzero_pd,
+    loadu = _mm512_loadu_pd,
+    storeu = _mm512_storeu_pd,
+    set1 = _mm512_set1_pd,
+    fmadd = _mm512_fmadd_pd,
+    add = _mm512_add_pd,
+    inner = ukr_direct_f64_rows,
+    outer = ukr_direct_f64,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
 }
 
 /// The unpacked small-matrix path compiled for AVX-512.
@@ -360,7 +403,7 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx512f") {
             super::super::pack::check_gather::<f64>(
                 gather_f64,
-                &[14, 16, 8, 6, 20],
+                &[14, 16, 32, 8, 6, 20],
                 &[1, 7, 8, 9, 15, 16, 17, 64, 100, 257],
             );
         }
@@ -371,7 +414,7 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx512f") {
             super::super::pack::check_gather::<f32>(
                 gather_f32,
-                &[14, 16, 32, 6, 20],
+                &[14, 16, 32, 64, 6, 20],
                 &[1, 15, 16, 17, 31, 32, 33, 64, 100, 257],
             );
         }

@@ -12,7 +12,11 @@
 //! ```
 //!
 //! Packing reads the operands through their strides, so `A^T B` and `A B^T`
-//! never materialise a transposed copy. Packing buffers are thread-local and
+//! never materialise a transposed copy. On AVX-512, a row-major A is not
+//! packed at all when B is not much wider than A is tall
+//! ([`direct_a_pays`]): a second microkernel (6 rows x 4 vectors) broadcasts
+//! straight from A's rows, with the same FMA chain per element, so the
+//! choice never changes a result. Packing buffers are thread-local and
 //! reused, so steady shapes allocate nothing. The microkernel is chosen once
 //! per process ([`kernel_path`]): AVX-512F, AVX2 + FMA or portable Rust; the
 //! environment variable `HEFT_KERNEL=scalar|avx2|avx512` overrides the choice.
@@ -165,6 +169,25 @@ pub fn kernel_path() -> KernelPath {
 pub(crate) type Ukr<T> =
     unsafe fn(usize, *const T, *const T, usize, *mut T, usize, usize, usize, usize, bool);
 
+/// Direct-A microkernel: `(k, a, lda, b, ldb, c, rsc, csc, m_eff, n_eff,
+/// accumulate)`. As [`Ukr`], except that A is read in place: `m_eff` rows of
+/// `k` elements, `lda` apart (a row-major A needs no packing).
+///
+/// # Safety
+/// As for [`Ukr`], with A's rows valid for reads.
+pub(crate) type UkrA<T> =
+    unsafe fn(usize, *const T, usize, *const T, usize, *mut T, usize, usize, usize, usize, bool);
+
+/// A microkernel that reads a row-major A in place, with its tile shape.
+pub(crate) struct DirectA<T> {
+    /// Rows of the register tile (rows of A read per call).
+    pub mr: usize,
+    /// Columns of the register tile (width of a B micro-panel).
+    pub nr: usize,
+    /// The microkernel.
+    pub ukr: UkrA<T>,
+}
+
 /// A microkernel with its register-tile shape and cache-blocking constants.
 pub(crate) struct Kernel<T> {
     /// Rows of the register tile.
@@ -183,6 +206,8 @@ pub(crate) struct Kernel<T> {
     pub tpack: pack::Gather<T>,
     /// The run-order copy (column-major A, row-major B).
     pub cpack: pack::CopyPanels<T>,
+    /// A kernel that reads row-major A in place, if the path has one.
+    pub direct_a: Option<DirectA<T>>,
 }
 
 /// Element types with GEMM kernels (f32 and f64).
@@ -282,6 +307,7 @@ static PORTABLE_F32: Kernel<f32> = Kernel {
     ukr: portable::ukr_f32,
     tpack: pack::gather::<f32>,
     cpack: pack::copy_panels::<f32>,
+    direct_a: None,
 };
 static PORTABLE_F64: Kernel<f64> = Kernel {
     mr: portable::MR,
@@ -292,6 +318,7 @@ static PORTABLE_F64: Kernel<f64> = Kernel {
     ukr: portable::ukr_f64,
     tpack: pack::gather::<f64>,
     cpack: pack::copy_panels::<f64>,
+    direct_a: None,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F32: Kernel<f32> = Kernel {
@@ -303,6 +330,7 @@ static AVX2_F32: Kernel<f32> = Kernel {
     ukr: avx2::ukr_f32,
     tpack: avx2::gather_f32,
     cpack: pack::copy_panels::<f32>,
+    direct_a: None,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F64: Kernel<f64> = Kernel {
@@ -314,6 +342,7 @@ static AVX2_F64: Kernel<f64> = Kernel {
     ukr: avx2::ukr_f64,
     tpack: avx2::gather_f64,
     cpack: pack::copy_panels::<f64>,
+    direct_a: None,
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F32: Kernel<f32> = Kernel {
@@ -325,6 +354,11 @@ static AVX512_F32: Kernel<f32> = Kernel {
     ukr: avx512::ukr_f32,
     tpack: avx512::gather_f32,
     cpack: avx512::copy_panels_f32,
+    direct_a: Some(DirectA {
+        mr: avx512::MR_DIRECT,
+        nr: avx512::NR_DIRECT_F32,
+        ukr: avx512::ukr_direct_f32,
+    }),
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F64: Kernel<f64> = Kernel {
@@ -336,6 +370,11 @@ static AVX512_F64: Kernel<f64> = Kernel {
     ukr: avx512::ukr_f64,
     tpack: avx512::gather_f64,
     cpack: avx512::copy_panels_f64,
+    direct_a: Some(DirectA {
+        mr: avx512::MR_DIRECT,
+        nr: avx512::NR_DIRECT_F64,
+        ukr: avx512::ukr_direct_f64,
+    }),
 };
 
 macro_rules! impl_elem {
@@ -425,6 +464,25 @@ const PAR_AWAKE_MIN_MNK: usize = 120 * 120 * 120;
 /// (`par.rs`), where every thread packs it once and keeps it in L2; larger
 /// products take the static split, which scales well at those sizes.
 const DYNAMIC_MAX_WHOLE: usize = 128 * 1024;
+
+/// Whether reading a row-major A in place (the path's [`DirectA`] kernel)
+/// beats packing it, for an `m x n` block of C whose columns are shared by
+/// `threads` threads that would each pack all of A.
+///
+/// The direct-A tile is 6 rows by 4 vectors against the packed kernel's 14
+/// by 2, so each row tile streams twice the B bytes per FMA, and B is
+/// streamed once per row tile: about `n / threads * k * (m/6 - m/14)` more
+/// elements read from L2 per thread, against the `m * k` elements of the
+/// transposing gather saved. Measured (heft GFLOP/s, `gemm-probe`,
+/// interleaved, packed -> direct): one thread, 512..2048 NN +3..5 %,
+/// 784x256x64 NN +3 %, 128x256x784 NT +5 %, but 64x256x784 NN -6 %,
+/// 128x784x256 NN -4 %; two threads (dynamic split over N), 64x256x784 NN
+/// +5 %, 64x256x784 NT +6 %, 128x256x128 NN +5 %, but 64x784x256 NN -11 %.
+/// So: in place when each thread's share of the columns is at most twice
+/// the rows.
+fn direct_a_pays(m: usize, n: usize, threads: usize) -> bool {
+    n <= 2 * m * threads
+}
 
 /// Which strategy [`gemm_impl`] uses; `Auto` except in tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -771,7 +829,7 @@ fn gemm_blocked<T: Elem>(
             || (mnk >= PAR_AWAKE_MIN_MNK && par::helpers_awake())
             || strategy == Strategy::Dynamic);
     if parallel {
-        let plan = par::plan(kern, m, n, k, threads);
+        let plan = par::plan(kern, (m, n, k), a.cs == 1, threads);
         if plan.whole_len <= DYNAMIC_MAX_WHOLE || strategy == Strategy::Dynamic {
             par::gemm_dynamic(kern, plan, &a, &b, cp, (m, n, k), accumulate, threads);
             return;
@@ -834,6 +892,14 @@ fn gemm_packed<T: Elem>(
     k: usize,
     accumulate: bool,
 ) {
+    if let Some(da) = kern
+        .direct_a
+        .as_ref()
+        .filter(|_| a.cs == 1 && direct_a_pays(m, n, 1))
+    {
+        gemm_direct_a(kern, da, a, b, c, m, n, k, accumulate);
+        return;
+    }
     let (mr, nr) = (kern.mr, kern.nr);
     // Balanced K blocks; depends on k only, so summation order is fixed.
     let k_blocks = k.div_ceil(kern.kc);
@@ -887,4 +953,89 @@ fn gemm_packed<T: Elem>(
             }
         }
     });
+}
+
+/// [`gemm_packed`] for a row-major A (unit column stride) on a path with a
+/// direct-A kernel: B is packed (or read in place) as usual, A is read in
+/// place, `da.mr` rows at a time, so the transposing gather that packing a
+/// row-major A needs is gone. Same K blocks as [`gemm_packed`], and the same
+/// FMA chain per element, so the two give identical bits.
+fn gemm_direct_a<T: Elem>(
+    kern: &Kernel<T>,
+    da: &DirectA<T>,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: CPtr<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    let nr = da.nr;
+    let k_blocks = k.div_ceil(kern.kc);
+    let kc_max = k.div_ceil(k_blocks);
+    let direct = pack::direct_b_for_direct_a(b, m, n, nr);
+    let nc_max = if direct {
+        nr
+    } else {
+        kern.nc.min(n.div_ceil(nr) * nr)
+    };
+    T::with_buffers(0, nc_max * kc_max, |_, bbuf| {
+        for jc in (0..n).step_by(kern.nc) {
+            let nc = kern.nc.min(n - jc);
+            for pb in 0..k_blocks {
+                let p0 = pb * kc_max;
+                let kc = kc_max.min(k - p0);
+                pack::pack_b_for(bbuf, b, p0, kc, jc, nc, nr, direct, kern.tpack, kern.cpack);
+                let bpan = pack::b_panels(bbuf, b, p0, kc, jc, nc, nr, direct);
+                let acc = accumulate || pb > 0;
+                // SAFETY: `kern` was selected for a path the CPU supports
+                // (checked in gemm_impl); A is validated and row-major
+                // (a.cs == 1, checked by the caller); `bpan` holds the
+                // panels of B block (p0, jc) just prepared; C is the
+                // validated block owned by this call or task.
+                unsafe { direct_a_tiles(da, a, &bpan, c, m, p0, kc, jc, nc, acc) };
+            }
+        }
+    });
+}
+
+/// Runs the direct-A microkernel over every tile of rows `0..m` and columns
+/// `j0 .. j0 + nc` of C, for the K block `p0 .. p0 + kc` whose B panels are
+/// in `bpan` (panel 0 at column `j0`).
+///
+/// # Safety
+/// The CPU supports `da`'s kernel; `a` is a validated view with `a.cs == 1`
+/// and at least `m` rows and `p0 + kc` columns; `bpan` holds the B panels of
+/// that block, `nc` columns wide; the `m x nc` block of C at column `j0` is
+/// valid for reads and writes and touched by no one else during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn direct_a_tiles<T: Elem>(
+    da: &DirectA<T>,
+    a: &MatRef<'_, T>,
+    bpan: &pack::BPanels<'_, T>,
+    c: CPtr<T>,
+    m: usize,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    acc: bool,
+) {
+    let (mr, nr) = (da.mr, da.nr);
+    for ir in (0..m).step_by(mr) {
+        let m_eff = mr.min(m - ir);
+        let ap = a.data[a.offset + ir * a.rs + p0..].as_ptr();
+        for jr in 0..nc.div_ceil(nr) {
+            let n_eff = nr.min(nc - jr * nr);
+            let (bp, ldb) = bpan.panel(jr);
+            let ct = c.ptr.wrapping_add(ir * c.rs + (j0 + jr * nr) * c.cs);
+            // SAFETY: by the contract above: `ap` starts row `ir` of A at
+            // column p0, m_eff rows of kc contiguous elements a.rs apart;
+            // `bp` is a packed panel of kc*nr elements or a full-width panel
+            // of the validated B view, kc rows of nr elements ldb apart; the
+            // m_eff x n_eff tile at (ir, j0 + jr*nr) lies in the C block.
+            unsafe { (da.ukr)(kc, ap, a.rs, bp, ldb, ct, c.rs, c.cs, m_eff, n_eff, acc) };
+        }
+    }
 }

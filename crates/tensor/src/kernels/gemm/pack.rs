@@ -38,6 +38,15 @@ pub(super) fn direct_b<T>(b: &MatRef<'_, T>, m: usize, n: usize, nr: usize) -> b
     b.cs == 1 && n >= nr && (m <= 128 || (m <= 256 && !row_bytes.is_multiple_of(4096)))
 }
 
+/// [`direct_b`] for the direct-A kernel (A read in place), which streams the
+/// B block once per 6-row tile: there a packed B pays from 129 rows on.
+/// `gemm-probe`, one thread, heft / `gemm` crate, in place -> packed: 256
+/// square NN 0.96 -> 0.98-0.99, 256x512x256 NN 0.95-0.99 -> 1.00-1.03,
+/// 160x256x512 and 200x300x300 NN unchanged.
+pub(super) fn direct_b_for_direct_a<T>(b: &MatRef<'_, T>, m: usize, n: usize, nr: usize) -> bool {
+    m <= 128 && direct_b(b, m, n, nr)
+}
+
 /// Where the microkernel finds the B micro-panels of one `kc x nc` block:
 /// packed panels in a buffer, or, with [`direct_b`], the full-width panels in
 /// B itself (rows `ldb` apart) and only a partial last panel packed.
@@ -248,6 +257,7 @@ pub(super) fn pack_b<T: Elem>(
 macro_rules! by_width {
     ($width:expr, $fixed:ident, $dynamic:ident, ($($arg:expr),*)) => {
         match $width {
+            64 => $fixed::<T, 64>($($arg),*),
             32 => $fixed::<T, 32>($($arg),*),
             16 => $fixed::<T, 16>($($arg),*),
             14 => $fixed::<T, 14>($($arg),*),
@@ -391,7 +401,7 @@ fn gather_w<T: Elem, const W: usize>(
 }
 
 /// Most streams [`gather_dyn`] handles at once (no register tile is wider).
-const MAX_STREAMS: usize = 32;
+const MAX_STREAMS: usize = 64;
 
 /// [`gather`] for any width up to [`MAX_STREAMS`].
 fn gather_dyn<T: Elem>(

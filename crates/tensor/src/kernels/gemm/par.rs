@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use super::{pack, CPtr, Elem, Kernel};
+use super::{pack, CPtr, DirectA, Elem, Kernel};
 use crate::kernels::MatRef;
 
 /// Keeps a counter on cache lines of its own, so threads polling it do not
@@ -122,8 +122,12 @@ pub(super) struct Plan {
     chunks: usize,
     /// Width (split N) or height (split M) of a chunk; a multiple of the tile.
     chunk: usize,
-    /// Elements of the packed whole operand, over all K blocks.
+    /// Elements of the packed whole operand, over all K blocks (as if A
+    /// were packed when splitting N with `direct_a`).
     pub whole_len: usize,
+    /// A row-major A is read in place (the path's `DirectA` kernel): chunks
+    /// are whole direct tiles, and splitting N packs no whole operand.
+    direct_a: bool,
 }
 
 /// Balanced K blocks `(count, max depth)`; depends on `k` only, exactly as in
@@ -134,10 +138,23 @@ fn k_blocks<T>(kern: &Kernel<T>, k: usize) -> (usize, usize) {
 }
 
 /// The plan for `m x n x k` on `threads` threads: split the larger of M and N.
-pub(super) fn plan<T>(kern: &Kernel<T>, m: usize, n: usize, k: usize, threads: usize) -> Plan {
+pub(super) fn plan<T>(
+    kern: &Kernel<T>,
+    (m, n, k): (usize, usize, usize),
+    a_row_major: bool,
+    threads: usize,
+) -> Plan {
     let (mr, nr) = (kern.mr, kern.nr);
     let (kb, kc_max) = k_blocks(kern, k);
     let split_n = n >= m;
+    // Reading A in place: over N, each thread would pack all of A, so the
+    // gather saved is per thread; over M, each row of A is gathered once in
+    // all, as on one thread.
+    let da = kern
+        .direct_a
+        .as_ref()
+        .filter(|_| a_row_major && super::direct_a_pays(m, n, if split_n { threads } else { 1 }));
+    let (mr, nr) = da.map_or((mr, nr), |d| (d.mr, d.nr));
     let (dim, unit, other_pad) = if split_n {
         (n, nr, m.div_ceil(mr) * mr)
     } else {
@@ -151,6 +168,7 @@ pub(super) fn plan<T>(kern: &Kernel<T>, m: usize, n: usize, k: usize, threads: u
         chunks: dim.div_ceil(chunk),
         chunk,
         whole_len: kb * kc_max * other_pad,
+        direct_a: da.is_some(),
     }
 }
 
@@ -165,14 +183,19 @@ pub(super) fn gemm_dynamic<T: Elem>(
     accumulate: bool,
     threads: usize,
 ) {
-    let (mr, nr) = (kern.mr, kern.nr);
     let (kb, kc_max) = k_blocks(kern, k);
     let Plan {
         split_n,
         chunks,
         chunk,
         whole_len,
+        direct_a,
     } = plan;
+    if let Some(da) = kern.direct_a.as_ref().filter(|_| direct_a) {
+        dynamic_direct_a(kern, da, plan, a, b, c, (m, n, k), accumulate, threads);
+        return;
+    }
+    let (mr, nr) = (kern.mr, kern.nr);
     // Stride between the K blocks of the packed whole operand.
     let block = whole_len / kb;
     let dim = if split_n { n } else { m };
@@ -266,7 +289,18 @@ pub(super) fn gemm_dynamic<T: Elem>(
         });
     };
 
-    let run = &run;
+    run_participants(threads, chunks, done, &run);
+}
+
+/// Runs `run(slot)` on the caller (slot 0) and on `threads - 1` spawned
+/// helpers (slots 1.. in spawn order), returns once `done` counts all
+/// `chunks`, then lets the helpers linger for the next product.
+fn run_participants(
+    threads: usize,
+    chunks: usize,
+    done: &AtomicUsize,
+    run: &(dyn Fn(usize) + Sync),
+) {
     rayon::in_place_scope(|scope| {
         for slot in 1..threads {
             scope.spawn(move |_| run(slot));
@@ -282,6 +316,116 @@ pub(super) fn gemm_dynamic<T: Elem>(
     if threads > 1 {
         linger(threads);
     }
+}
+
+/// [`gemm_dynamic`] with a row-major A read in place (the direct-A kernel).
+/// Split over N, each chunk is a range of columns over all rows of A, and
+/// only the chunk's B block is packed (or read in place): no thread packs
+/// the whole of A. Split over M, each thread packs the whole B once, as in
+/// [`gemm_dynamic`], and each chunk is a range of rows read in place.
+fn dynamic_direct_a<T: Elem>(
+    kern: &Kernel<T>,
+    da: &DirectA<T>,
+    plan: Plan,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: CPtr<T>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    let nr = da.nr;
+    let (kb, kc_max) = k_blocks(kern, k);
+    let Plan {
+        split_n,
+        chunks,
+        chunk,
+        whole_len,
+        ..
+    } = plan;
+    let direct = pack::direct_b_for_direct_a(b, m, n, nr);
+    let claims = Claims::new(chunks, threads);
+    let claims = &claims;
+    let done = Padded(AtomicUsize::new(0));
+    let done = &done.0;
+    let c_all = &c;
+
+    let run = |slot: usize| {
+        let c = *c_all;
+        let Some(mut idx) = claims.claim(slot) else {
+            return;
+        };
+        if split_n {
+            let b_len = if direct { nr } else { chunk } * kc_max;
+            T::with_buffers(0, b_len, |_, bbuf| loop {
+                let _done = DoneOnDrop(done);
+                let lo = idx * chunk;
+                let len = chunk.min(n - lo);
+                for pb in 0..kb {
+                    let p0 = pb * kc_max;
+                    let kc = kc_max.min(k - p0);
+                    let acc = accumulate || pb > 0;
+                    pack::pack_b_for(bbuf, b, p0, kc, lo, len, nr, direct, kern.tpack, kern.cpack);
+                    let bpan = pack::b_panels(bbuf, b, p0, kc, lo, len, nr, direct);
+                    // SAFETY: `kern` is for a path the CPU supports (checked
+                    // in gemm_impl); A is validated and row-major (a.cs ==
+                    // 1, checked by `plan`); `bpan` holds the panels of B
+                    // block (p0, lo) just prepared; the tiles lie in chunk
+                    // `idx` of the validated C, which this thread alone
+                    // claimed from `claims`.
+                    unsafe { super::direct_a_tiles(da, a, &bpan, c, m, p0, kc, lo, len, acc) };
+                }
+                match claims.claim(slot) {
+                    Some(i) => idx = i,
+                    None => break,
+                }
+            });
+        } else {
+            let block = whole_len / kb;
+            T::with_whole(whole_len, |whole| {
+                for pb in 0..kb {
+                    let p0 = pb * kc_max;
+                    let kc = kc_max.min(k - p0);
+                    let dst = &mut whole[pb * block..(pb + 1) * block];
+                    pack::pack_b_for(dst, b, p0, kc, 0, n, nr, direct, kern.tpack, kern.cpack);
+                }
+                loop {
+                    let _done = DoneOnDrop(done);
+                    let lo = idx * chunk;
+                    let len = chunk.min(m - lo);
+                    let rows = MatRef {
+                        offset: a.offset + lo * a.rs,
+                        rows: len,
+                        ..*a
+                    };
+                    let c_rows = CPtr {
+                        ptr: c.ptr.wrapping_add(lo * c.rs),
+                        ..c
+                    };
+                    for pb in 0..kb {
+                        let p0 = pb * kc_max;
+                        let kc = kc_max.min(k - p0);
+                        let acc = accumulate || pb > 0;
+                        let w = &whole[pb * block..(pb + 1) * block];
+                        let bpan = pack::b_panels(w, b, p0, kc, 0, n, nr, direct);
+                        // SAFETY: as above, with `rows` the validated
+                        // row-major A's rows lo .. lo + len, `bpan` the
+                        // panels of B block p0 this thread packed, and the
+                        // tiles in rows lo .. lo + len of C: chunk `idx`.
+                        unsafe {
+                            super::direct_a_tiles(da, &rows, &bpan, c_rows, len, p0, kc, 0, n, acc)
+                        };
+                    }
+                    match claims.claim(slot) {
+                        Some(i) => idx = i,
+                        None => break,
+                    }
+                }
+            });
+        }
+    };
+
+    run_participants(threads, chunks, done, &run);
 }
 
 /// How long helpers stay awake after the last threaded product, by default

@@ -156,3 +156,147 @@ macro_rules! simd_ukr {
         }
     };
 }
+
+/// Defines an `MR x (NV * LANES)` microkernel that reads A in place.
+///
+/// For a row-major A (unit column stride) the broadcast side needs no
+/// packing: each k step broadcasts `M` scalars straight from `M` rows of A,
+/// `lda` apart, and multiplies them into `NV` vectors of the B micro-panel.
+/// This saves the transposing gather that packing a row-major A costs (one
+/// copy of A per `kc x nc` block of B; ~6 % of a 256-square product). `MR`
+/// stays small (6) so that the row addresses fit in general registers
+/// (a 14-row version of this was 2-3x slower, see docs/kernels.md), and `NV`
+/// wide (4 zmm) so that each broadcast still feeds four FMAs.
+///
+/// Every element of C sees the same FMA chain over k as in [`simd_ukr`]'s
+/// kernels, so which of the two computes a tile never changes a result.
+macro_rules! simd_ukr_direct_a {
+    (
+        feature = $feat:literal,
+        ty = $t:ty,
+        nv = $nv:literal,
+        lanes = $lanes:literal,
+        zero = $zero:path,
+        loadu = $loadu:path,
+        storeu = $storeu:path,
+        set1 = $set1:path,
+        fmadd = $fmadd:path,
+        add = $add:path,
+        inner = $inner:ident,
+        outer = $outer:ident,
+        pf = $pf:literal,
+        rows = [$($m:literal),+]
+    ) => {
+        /// Direct-A microkernel for a tile of exactly `M` rows (`M <= MR`).
+        ///
+        /// # Safety
+        /// The CPU supports the enabled features; `a` points to `M` rows of
+        /// `k` elements, `lda` apart; `b` to `k` rows of `NR` elements, `ldb`
+        /// apart; `c` addresses an `M x n_eff` block with strides
+        /// `rsc`/`csc` that is valid for reads and writes and not accessed by
+        /// anyone else during the call; `1 <= n_eff <= NR`.
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn $inner<const M: usize>(
+            k: usize,
+            a: *const $t,
+            lda: usize,
+            b: *const $t,
+            ldb: usize,
+            c: *mut $t,
+            rsc: usize,
+            csc: usize,
+            n_eff: usize,
+            acc_c: bool,
+        ) {
+            const NV: usize = $nv;
+            const NR: usize = NV * $lanes;
+            const PF: usize = $pf;
+            let mut acc = [[$zero(); NV]; M];
+            // SAFETY: by the contract above every offset below stays inside
+            // the M rows of A (k elements each, lda apart), the B rows (k
+            // rows of NR elements, ldb apart) or the M x n_eff block of C;
+            // prefetch addresses use wrapping arithmetic and never fault.
+            unsafe {
+                for i in 0..M {
+                    let row = c.wrapping_add(i * rsc);
+                    for v in 0..NV {
+                        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(v * $lanes) as *const i8);
+                    }
+                }
+                let mut bp = b;
+                for p in 0..k {
+                    if PF > 0 {
+                        for v in 0..NV {
+                            _mm_prefetch::<_MM_HINT_T0>(
+                                bp.wrapping_add(PF * ldb + v * $lanes) as *const i8,
+                            );
+                        }
+                    }
+                    let mut bv = [$zero(); NV];
+                    for v in 0..NV {
+                        bv[v] = $loadu(bp.add(v * $lanes));
+                    }
+                    for i in 0..M {
+                        let ai = $set1(*a.add(i * lda + p));
+                        for v in 0..NV {
+                            acc[i][v] = $fmadd(ai, bv[v], acc[i][v]);
+                        }
+                    }
+                    bp = bp.add(ldb);
+                }
+                if csc == 1 && n_eff == NR {
+                    for i in 0..M {
+                        let cp = c.add(i * rsc);
+                        for v in 0..NV {
+                            let mut x = acc[i][v];
+                            if acc_c {
+                                x = $add($loadu(cp.add(v * $lanes)), x);
+                            }
+                            $storeu(cp.add(v * $lanes), x);
+                        }
+                    }
+                } else {
+                    let mut tmp = [<$t>::default(); NR];
+                    for i in 0..M {
+                        for v in 0..NV {
+                            $storeu(tmp.as_mut_ptr().add(v * $lanes), acc[i][v]);
+                        }
+                        for (j, &x) in tmp[..n_eff].iter().enumerate() {
+                            let cp = c.add(i * rsc + j * csc);
+                            *cp = if acc_c { *cp + x } else { x };
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Type-erased direct-A microkernel entry point (see
+        /// [`super::UkrA`]).
+        ///
+        /// # Safety
+        /// As for the `UkrA` contract, with `1 <= m_eff <= MR`.
+        pub(super) unsafe fn $outer(
+            k: usize,
+            a: *const $t,
+            lda: usize,
+            b: *const $t,
+            ldb: usize,
+            c: *mut $t,
+            rsc: usize,
+            csc: usize,
+            m_eff: usize,
+            n_eff: usize,
+            acc_c: bool,
+        ) {
+            // SAFETY: the caller upholds the microkernel contract, which is
+            // forwarded unchanged; `M == m_eff` rows are addressed.
+            unsafe {
+                match m_eff {
+                    $($m => $inner::<$m>(k, a, lda, b, ldb, c, rsc, csc, n_eff, acc_c),)+
+                    _ => unreachable!("microkernel called with m_eff = {m_eff}"),
+                }
+            }
+        }
+    };
+}

@@ -1,4 +1,5 @@
-//! AVX2 + FMA microkernels: f32 `6 x 16` and f64 `6 x 8`.
+//! AVX2 + FMA microkernels: f32 `6 x 16` and f64 `6 x 8`, on packed panels
+//! and with A read in place (the same tile shape: `simd_ukr_direct_a!`).
 //!
 //! 6 rows x 2 ymm = 12 accumulators, plus 2 ymm of B and one broadcast, fits
 //! the 16 ymm registers.
@@ -46,6 +47,40 @@ simd_ukr! {
     inner = ukr_f64_rows,
     outer = ukr_f64,
     unroll = 2,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
+simd_ukr_direct_a! {
+    feature = "avx2,fma",
+    ty = f32,
+    nv = 2,
+    lanes = 8,
+    zero = _mm256_setzero_ps,
+    loadu = _mm256_loadu_ps,
+    storeu = _mm256_storeu_ps,
+    set1 = _mm256_set1_ps,
+    fmadd = _mm256_fmadd_ps,
+    add = _mm256_add_ps,
+    inner = ukr_direct_f32_rows,
+    outer = ukr_direct_f32,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
+simd_ukr_direct_a! {
+    feature = "avx2,fma",
+    ty = f64,
+    nv = 2,
+    lanes = 4,
+    zero = _mm256_setzero_pd,
+    loadu = _mm256_loadu_pd,
+    storeu = _mm256_storeu_pd,
+    set1 = _mm256_set1_pd,
+    fmadd = _mm256_fmadd_pd,
+    add = _mm256_add_pd,
+    inner = ukr_direct_f64_rows,
+    outer = ukr_direct_f64,
     pf = 8,
     rows = [1, 2, 3, 4, 5, 6]
 }

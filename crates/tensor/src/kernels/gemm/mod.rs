@@ -12,11 +12,12 @@
 //! ```
 //!
 //! Packing reads the operands through their strides, so `A^T B` and `A B^T`
-//! never materialise a transposed copy. On AVX-512, a row-major A is not
-//! packed at all when B is not much wider than A is tall
-//! ([`direct_a_pays`]): a second microkernel (6 rows x 4 vectors) broadcasts
-//! straight from A's rows, with the same FMA chain per element, so the
-//! choice never changes a result. Packing buffers are thread-local and
+//! never materialise a transposed copy. On the SIMD paths a row-major A is
+//! not packed at all when B is not much wider than A is tall
+//! (`direct_a_pays`): a second microkernel (AVX-512: 6 rows x 4 vectors;
+//! AVX2: 6 x 2, the packed kernel's shape) broadcasts straight from A's
+//! rows, with the same FMA chain per element, so the choice never changes a
+//! result. Packing buffers are thread-local and
 //! reused, so steady shapes allocate nothing. The microkernel is chosen once
 //! per process ([`kernel_path`]): AVX-512F, AVX2 + FMA or portable Rust; the
 //! environment variable `HEFT_KERNEL=scalar|avx2|avx512` overrides the choice.
@@ -330,7 +331,11 @@ static AVX2_F32: Kernel<f32> = Kernel {
     ukr: avx2::ukr_f32,
     tpack: avx2::gather_f32,
     cpack: pack::copy_panels::<f32>,
-    direct_a: None,
+    direct_a: Some(DirectA {
+        mr: avx2::MR,
+        nr: avx2::NR_F32,
+        ukr: avx2::ukr_direct_f32,
+    }),
 };
 #[cfg(target_arch = "x86_64")]
 static AVX2_F64: Kernel<f64> = Kernel {
@@ -342,7 +347,11 @@ static AVX2_F64: Kernel<f64> = Kernel {
     ukr: avx2::ukr_f64,
     tpack: avx2::gather_f64,
     cpack: pack::copy_panels::<f64>,
-    direct_a: None,
+    direct_a: Some(DirectA {
+        mr: avx2::MR,
+        nr: avx2::NR_F64,
+        ukr: avx2::ukr_direct_f64,
+    }),
 };
 #[cfg(target_arch = "x86_64")]
 static AVX512_F32: Kernel<f32> = Kernel {

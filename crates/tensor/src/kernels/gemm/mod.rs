@@ -488,7 +488,9 @@ const DYNAMIC_MAX_WHOLE: usize = 128 * 1024;
 /// 128x784x256 NN -4 %; two threads (dynamic split over N), 64x256x784 NN
 /// +5 %, 64x256x784 NT +6 %, 128x256x128 NN +5 %, but 64x784x256 NN -11 %.
 /// So: in place when each thread's share of the columns is at most twice
-/// the rows.
+/// the rows. (On AVX2 both kernels have the same 6 x 2-vector tile, so only
+/// the gather differs; the same rule measured no worse there than reading A
+/// in place always, see docs/kernels.md.)
 fn direct_a_pays(m: usize, n: usize, threads: usize) -> bool {
     n <= 2 * m * threads
 }

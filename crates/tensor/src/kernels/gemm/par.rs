@@ -11,11 +11,14 @@
 //! (the futex wake-up costs the caller ~8 us and the helper starts ~30 us
 //! later on the 2-vCPU machine this was tuned on) just takes fewer chunks,
 //! where the static split made the caller wait for the late helper's whole
-//! half.
+//! half. With a row-major A read in place (`dynamic_direct_a`), a split
+//! along N packs nothing whole: each chunk reads all rows of A where they
+//! lie against its own B columns.
 //!
-//! Every tile of C is computed by the same microkernel calls, on the same
-//! packed values, in the same K-block order as on one thread, so results are
-//! bit-identical whatever the thread count and whoever ran which chunk.
+//! Every element of C gets the same FMA chain over k, in the same K-block
+//! order, as on one thread (the packed and the direct-A microkernels agree
+//! on it), so results are bit-identical whatever the thread count, whoever
+//! ran which chunk, and whichever kernel the split chose.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;

@@ -721,6 +721,35 @@ unsafe impl<T: Send> Send for CPtr<T> {}
 // SAFETY: as above; the pointer is only used for disjoint writes.
 unsafe impl<T: Send> Sync for CPtr<T> {}
 
+impl<T> CPtr<T> {
+    /// The same C, starting at element `(i, j)` (wrapping arithmetic: only
+    /// the kernels that write through it need it to be in bounds).
+    fn at(self, i: usize, j: usize) -> Self {
+        CPtr {
+            ptr: self.ptr.wrapping_add(i * self.rs + j * self.cs),
+            ..self
+        }
+    }
+}
+
+/// Rows `lo .. lo + len` of `x`, as a view of their own.
+fn row_range<'a, T>(x: &MatRef<'a, T>, lo: usize, len: usize) -> MatRef<'a, T> {
+    MatRef {
+        offset: x.offset + lo * x.rs,
+        rows: len,
+        ..*x
+    }
+}
+
+/// Columns `lo .. lo + len` of `x`, as a view of their own.
+fn col_range<'a, T>(x: &MatRef<'a, T>, lo: usize, len: usize) -> MatRef<'a, T> {
+    MatRef {
+        offset: x.offset + lo * x.cs,
+        cols: len,
+        ..*x
+    }
+}
+
 fn gemm_impl<T: Elem>(
     path: KernelPath,
     strategy: Strategy,
@@ -863,27 +892,11 @@ fn gemm_blocked<T: Elem>(
             let lo = t * chunk;
             let len = chunk.min(dim - lo);
             if split_n {
-                let bs = MatRef {
-                    offset: b.offset + lo * b.cs,
-                    cols: len,
-                    ..*b
-                };
-                let cs = CPtr {
-                    ptr: cp.ptr.wrapping_add(lo * cp.cs),
-                    ..cp
-                };
-                gemm_packed(kern, a, &bs, cs, m, len, k, accumulate);
+                let bs = col_range(b, lo, len);
+                gemm_packed(kern, a, &bs, cp.at(0, lo), m, len, k, accumulate);
             } else {
-                let as_ = MatRef {
-                    offset: a.offset + lo * a.rs,
-                    rows: len,
-                    ..*a
-                };
-                let cs = CPtr {
-                    ptr: cp.ptr.wrapping_add(lo * cp.rs),
-                    ..cp
-                };
-                gemm_packed(kern, &as_, b, cs, len, n, k, accumulate);
+                let as_ = row_range(a, lo, len);
+                gemm_packed(kern, &as_, b, cp.at(lo, 0), len, n, k, accumulate);
             }
         });
     } else {

@@ -203,15 +203,11 @@ pub(super) fn gemm_dynamic<T: Elem>(
     let block = whole_len / kb;
     let dim = if split_n { n } else { m };
     let direct = pack::direct_b(b, m, n, nr);
-    let claims = Claims::new(chunks, threads);
-    let claims = &claims;
-    let done = Padded(AtomicUsize::new(0));
-    let done = &done.0;
     let c_all = &c;
 
     // One thread's share: pack the whole operand, then compute chunks until
     // none is left. Returns at once if all chunks are already claimed.
-    let run = |slot: usize| {
+    let run = |slot: usize, claims: &Claims, done: &AtomicUsize| {
         // Capture the whole `CPtr` (which is Sync), not its raw field.
         let c = *c_all;
         let Some(mut idx) = claims.claim(slot) else {
@@ -292,23 +288,27 @@ pub(super) fn gemm_dynamic<T: Elem>(
         });
     };
 
-    run_participants(threads, chunks, done, &run);
+    run_participants(threads, chunks, &run);
 }
 
-/// Runs `run(slot)` on the caller (slot 0) and on `threads - 1` spawned
-/// helpers (slots 1.. in spawn order), returns once `done` counts all
-/// `chunks`, then lets the helpers linger for the next product.
+/// Hands out `chunks` chunks (`Claims`, one owned range per participant)
+/// and runs `run(slot, claims, done)` on the caller (slot 0) and on
+/// `threads - 1` spawned helpers (slots 1.. in spawn order); each call
+/// claims chunks and counts the finished ones in `done`. Returns once all
+/// are done, then lets the helpers linger for the next product.
 fn run_participants(
     threads: usize,
     chunks: usize,
-    done: &AtomicUsize,
-    run: &(dyn Fn(usize) + Sync),
+    run: &(dyn Fn(usize, &Claims, &AtomicUsize) + Sync),
 ) {
+    let claims = Claims::new(chunks, threads);
+    let done = Padded(AtomicUsize::new(0));
+    let (claims, done) = (&claims, &done.0);
     rayon::in_place_scope(|scope| {
         for slot in 1..threads {
-            scope.spawn(move |_| run(slot));
+            scope.spawn(move |_| run(slot, claims, done));
         }
-        run(0);
+        run(0, claims, done);
         // A helper may still be on its last chunk. Spin rather than block in
         // the scope: going to sleep and being woken again costs tens of
         // microseconds here, a chunk less.
@@ -347,13 +347,9 @@ fn dynamic_direct_a<T: Elem>(
         ..
     } = plan;
     let direct = pack::direct_b_for_direct_a(b, m, n, nr);
-    let claims = Claims::new(chunks, threads);
-    let claims = &claims;
-    let done = Padded(AtomicUsize::new(0));
-    let done = &done.0;
     let c_all = &c;
 
-    let run = |slot: usize| {
+    let run = |slot: usize, claims: &Claims, done: &AtomicUsize| {
         let c = *c_all;
         let Some(mut idx) = claims.claim(slot) else {
             return;
@@ -396,15 +392,8 @@ fn dynamic_direct_a<T: Elem>(
                     let _done = DoneOnDrop(done);
                     let lo = idx * chunk;
                     let len = chunk.min(m - lo);
-                    let rows = MatRef {
-                        offset: a.offset + lo * a.rs,
-                        rows: len,
-                        ..*a
-                    };
-                    let c_rows = CPtr {
-                        ptr: c.ptr.wrapping_add(lo * c.rs),
-                        ..c
-                    };
+                    let rows = super::row_range(a, lo, len);
+                    let c_rows = c.at(lo, 0);
                     for pb in 0..kb {
                         let p0 = pb * kc_max;
                         let kc = kc_max.min(k - p0);
@@ -428,7 +417,7 @@ fn dynamic_direct_a<T: Elem>(
         }
     };
 
-    run_participants(threads, chunks, done, &run);
+    run_participants(threads, chunks, &run);
 }
 
 /// How long helpers stay awake after the last threaded product, by default

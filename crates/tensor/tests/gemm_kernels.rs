@@ -376,6 +376,10 @@ fn large<T: Elem>() {
         // AVX-512, row-major A: read in place (n <= 2m), with B read in
         // place too (m <= 128) and a partial last B panel packed.
         (100, 150, 300),
+        // SIMD paths, NT: computed as C^T = B^T A^T through a scratch that
+        // is transposed into C (m a whole number of direct-A tiles, k >= 4m,
+        // n > 2m); 300 = 18 * 16 + 12 leaves partial transpose blocks.
+        (64, 300, 300),
     ];
     let mut case = 0u64;
     for path in paths() {
@@ -393,6 +397,46 @@ fn large<T: Elem>() {
             }
         }
     }
+}
+
+/// NT products that one thread computes as `C^T = B^T A^T` (SIMD paths: m a
+/// whole number of direct-A tiles, k >= 4m, n > 2m), on a one-thread pool so
+/// that the threaded split cannot take them: row-major-like A against
+/// column-major-like B, every output layout (only unit column stride takes
+/// the transposed route), writing and accumulating.
+fn transposed_route<T: Elem>() {
+    use Layout::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut case = 0u64;
+    for path in paths() {
+        for shape in [(64, 200, 256), (128, 260, 520)] {
+            for la in [RowMajor, RowStrided, BroadcastRows] {
+                for lb in [ColMajor] {
+                    for lc in OUTPUT_LAYOUTS {
+                        for acc in [false, true] {
+                            case += 1;
+                            pool.install(|| {
+                                check::<T>(path, false, shape, (la, lb, lc), acc, case)
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_transposed_route() {
+    transposed_route::<f32>();
+}
+
+#[test]
+fn f64_transposed_route() {
+    transposed_route::<f64>();
 }
 
 #[test]
@@ -508,8 +552,9 @@ fn run_in_pool<T: Elem>(
 
 fn determinism<T: Elem>() {
     use Layout::*;
-    // Both big enough for the threaded path; the first splits N, the second M.
-    for shape in [(300, 333, 300), (421, 150, 517)] {
+    // Both big enough for the threaded path; the first splits N, the second
+    // M. The third, in NT, is computed transposed on one thread only.
+    for shape in [(300, 333, 300), (421, 150, 517), (64, 520, 600)] {
         for path in supported_paths() {
             for layouts in [
                 (RowMajor, RowMajor),
@@ -721,6 +766,7 @@ fn fresh_output<T: Elem>() {
         (200, 70, 300),
         (300, 333, 300),
         (421, 150, 517),
+        (64, 300, 300),
     ];
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()

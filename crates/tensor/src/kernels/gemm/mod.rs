@@ -17,7 +17,11 @@
 //! (`direct_a_pays`): a second microkernel (AVX-512: 6 rows x 4 vectors;
 //! AVX2: 6 x 2, the packed kernel's shape) broadcasts straight from A's
 //! rows, with the same FMA chain per element, so the choice never changes a
-//! result. Packing buffers are thread-local and
+//! result. A one-thread `A B^T` with few rows and a long k (the forward
+//! product of a Linear layer, `x W^T`) is computed as `C^T = B^T A^T`
+//! (`swap_pays`), so that the weight is read in place instead of being
+//! transposed into panels; C^T goes through a scratch that is transposed
+//! into C (again the same FMA chains). Packing buffers are thread-local and
 //! reused, so steady shapes allocate nothing. The microkernel is chosen once
 //! per process ([`kernel_path`]): AVX-512F, AVX2 + FMA or portable Rust; the
 //! environment variable `HEFT_KERNEL=scalar|avx2|avx512` overrides the choice.
@@ -239,6 +243,9 @@ pub(crate) trait Elem:
     /// Runs `f` with this thread's buffer for a whole packed operand (see
     /// `par.rs`), grown to at least `len`.
     fn with_whole<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    /// Runs `f` with this thread's scratch for a transposed C (see
+    /// [`swap_pays`]), grown to at least `len`.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
 /// Elements kept before a buffer so its start can be moved to a 64-byte boundary.
@@ -297,6 +304,8 @@ thread_local! {
     static BUFS_F64: RefCell<(PackBuf<f64>, PackBuf<f64>)> = RefCell::default();
     static WHOLE_F32: RefCell<PackBuf<f32>> = RefCell::default();
     static WHOLE_F64: RefCell<PackBuf<f64>> = RefCell::default();
+    static SCRATCH_F32: RefCell<PackBuf<f32>> = RefCell::default();
+    static SCRATCH_F64: RefCell<PackBuf<f64>> = RefCell::default();
 }
 
 static PORTABLE_F32: Kernel<f32> = Kernel {
@@ -387,7 +396,7 @@ static AVX512_F64: Kernel<f64> = Kernel {
 };
 
 macro_rules! impl_elem {
-    ($t:ty, $portable:ident, $avx2:ident, $avx512:ident, $bufs:ident, $whole:ident, $small:ident) => {
+    ($t:ty, $portable:ident, $avx2:ident, $avx512:ident, $bufs:ident, $whole:ident, $scratch:ident, $small:ident) => {
         impl Elem for $t {
             const ZERO: Self = 0.0;
             const POISON: Self = <$t>::NAN;
@@ -433,6 +442,10 @@ macro_rules! impl_elem {
             fn with_whole<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 $whole.with(|cell| with_tls_buffer(cell, len, f))
             }
+
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $scratch.with(|cell| with_tls_buffer(cell, len, f))
+            }
         }
     };
 }
@@ -444,6 +457,7 @@ impl_elem!(
     AVX512_F32,
     BUFS_F32,
     WHOLE_F32,
+    SCRATCH_F32,
     small_f32
 );
 impl_elem!(
@@ -453,6 +467,7 @@ impl_elem!(
     AVX512_F64,
     BUFS_F64,
     WHOLE_F64,
+    SCRATCH_F64,
     small_f64
 );
 
@@ -493,6 +508,107 @@ const DYNAMIC_MAX_WHOLE: usize = 128 * 1024;
 /// in place always, see docs/kernels.md.)
 fn direct_a_pays(m: usize, n: usize, threads: usize) -> bool {
     n <= 2 * m * threads
+}
+
+/// Whether a one-thread product computes `C^T = B^T A^T` instead of
+/// `C = A B` ([`gemm_swapped`]).
+///
+/// A row-major A times a column-major B (`x W^T`, the forward product of a
+/// Linear layer, W stored `[out, in]`) packs B with a transposing gather of
+/// all `n x k` elements. Swapped, B^T is a row-major A' that the direct-A
+/// kernel reads in place, A^T becomes the B' that is gathered (`m x k`, which
+/// the unswapped packed kernel gathers too), and C is transposed once
+/// (`m x n`, through a scratch). That pays when:
+/// - C has unit column stride (the transpose writes whole runs);
+/// - `m` is a whole number of direct-A tile widths (64 f32 / 32 f64 columns
+///   on AVX-512), so no swapped tile is partly empty;
+/// - `k >= 4 m`: the gather saved (`n k`) outweighs the transposes (`m n`);
+/// - the unswapped product would not read A in place itself
+///   ([`direct_a_pays`] fails, so `n > 2 m`).
+///
+/// Measured (f32 GFLOP/s, `gemm-probe`, one thread, mean of two interleaved
+/// rounds, as now -> swapped whenever `m < n`): 64x256x784 NT 137 -> 156,
+/// 64x784x256 136 -> 153, 64x1024x1024 110 -> 153, 128x1024x512 135 -> 147;
+/// within the run-to-run spread (+-4 %) at 64x512x128 (k = 2m), 64x128x256
+/// and 128x256x784 (A in place already); slower where swapped tiles are
+/// partly empty, 100x512x512 141 -> 121, 32x256x784 115 -> 81, 200x400x300
+/// 142 -> 121, and at 256x512x512 (k = 2m) 155 -> 146. f64 (32-wide tiles):
+/// 64x256x784 NT 62 -> 73, 64x512x512 57 -> 74.
+fn swap_pays<T>(
+    kern: &Kernel<T>,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: &CPtr<T>,
+    (m, n, k): (usize, usize, usize),
+) -> bool {
+    let Some(da) = kern.direct_a.as_ref() else {
+        return false;
+    };
+    c.cs == 1
+        && a.cs == 1
+        && b.rs == 1
+        && b.cs > 1
+        && m % da.nr == 0
+        && k >= 4 * m
+        && !direct_a_pays(m, n, 1)
+}
+
+/// Writes the transpose of the `rows x cols` block at `src` (row stride
+/// `srs`, unit column stride) into the `cols x rows` block at `dst` (row
+/// stride `drs`, unit column stride), 16 source rows at a time through the
+/// kernel's transposing gather and a small stack panel.
+///
+/// # Safety
+/// `src` is valid for reads and `dst` for writes over those blocks, which do
+/// not overlap; `kern` is for a path the CPU supports.
+unsafe fn transpose_into<T: Elem>(
+    kern: &Kernel<T>,
+    src: *const T,
+    srs: usize,
+    dst: *mut T,
+    drs: usize,
+    rows: usize,
+    cols: usize,
+) {
+    const W: usize = 16;
+    const KC: usize = 256;
+    let mut panel = [T::ZERO; W * KC];
+    for r0 in (0..rows).step_by(W) {
+        let lines = W.min(rows - r0);
+        for p0 in (0..cols).step_by(KC) {
+            let kc = KC.min(cols - p0);
+            // SAFETY: source rows r0 .. r0 + lines, columns p0 .. p0 + kc lie
+            // in the block at `src`; the span covers exactly them.
+            let s = unsafe {
+                std::slice::from_raw_parts(src.add(r0 * srs + p0), (lines - 1) * srs + kc)
+            };
+            (kern.tpack)(&mut panel[..kc * W], s, srs, lines, kc, W);
+            let (runs, _) = panel[..kc * W].as_chunks::<W>();
+            for (p, run) in runs.iter().enumerate() {
+                let d = dst.wrapping_add((p0 + p) * drs + r0);
+                // SAFETY: row p0 + p of the destination block, columns r0 ..
+                // r0 + lines (a whole run of W when lines == W).
+                unsafe {
+                    if lines == W {
+                        (d as *mut [T; W]).write_unaligned(*run);
+                    } else {
+                        std::ptr::copy_nonoverlapping(run.as_ptr(), d, lines);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `x^T` as a view.
+fn transposed<'a, T>(x: &MatRef<'a, T>) -> MatRef<'a, T> {
+    MatRef {
+        rows: x.cols,
+        cols: x.rows,
+        rs: x.cs,
+        cs: x.rs,
+        ..*x
+    }
 }
 
 /// Which strategy [`gemm_impl`] uses; `Auto` except in tests.
@@ -843,8 +959,10 @@ fn gemm_new_impl<T: Elem>(path: KernelPath, a: MatRef<'_, T>, b: MatRef<'_, T>) 
     // SAFETY: `v` has capacity `len`, and `gemm_blocked` with `accumulate`
     // false writes every element of the m x n block at `cp` before returning:
     // the tiles of every split cover C, and each tile's first K block stores
-    // (overwrites) all its m_eff x n_eff elements without reading them; all
-    // threaded tasks have finished when it returns. A panic unwinds with
+    // (overwrites) all its m_eff x n_eff elements without reading them (on
+    // the transposed route, `gemm_swapped`, into the scratch, which is then
+    // copied whole into C without reading C); all threaded tasks have
+    // finished when it returns. A panic unwinds with
     // `v` still empty.
     unsafe { v.set_len(len) };
     v
@@ -899,9 +1017,43 @@ fn gemm_blocked<T: Elem>(
                 gemm_packed(kern, &as_, b, cp.at(lo, 0), len, n, k, accumulate);
             }
         });
+    } else if swap_pays(kern, &a, &b, &cp, (m, n, k)) {
+        gemm_swapped(kern, &a, &b, cp, (m, n, k), accumulate);
     } else {
         gemm_packed(kern, &a, &b, cp, m, n, k, accumulate);
     }
+}
+
+/// `C = A B` (or `C += A B`) computed as `C^T = B^T A^T` on one thread (see
+/// [`swap_pays`]): the same products and K blocks, so the same bits. C^T
+/// goes to a row-major scratch, where the kernels store whole vectors, and
+/// is transposed into C at the end (and, when accumulating, out of it first).
+fn gemm_swapped<T: Elem>(
+    kern: &Kernel<T>,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    cp: CPtr<T>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+) {
+    let (at, bt) = (transposed(a), transposed(b));
+    T::with_scratch(m * n, |s| {
+        let st = CPtr {
+            ptr: s.as_mut_ptr(),
+            rs: m,
+            cs: 1,
+        };
+        if accumulate {
+            // SAFETY: C is the validated m x n block at `cp` with unit column
+            // stride (`swap_pays`), owned by this call; `s` holds the n x m
+            // row-major block `st`; the two do not overlap.
+            unsafe { transpose_into(kern, cp.ptr, cp.rs, st.ptr, m, m, n) };
+        }
+        gemm_packed(kern, &bt, &at, st, n, m, k, accumulate);
+        // SAFETY: as above, the other way round; `gemm_packed` has written
+        // (or added to) every element of `st`.
+        unsafe { transpose_into(kern, st.ptr, m, cp.ptr, cp.rs, n, m) };
+    });
 }
 
 /// The blocked, packed product of `A (m x k)` and `B (k x n)` into the C

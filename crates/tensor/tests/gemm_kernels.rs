@@ -429,6 +429,42 @@ fn transposed_route<T: Elem>() {
     }
 }
 
+/// Last B panels of every width around the direct-A kernels' narrow edge
+/// variants (AVX-512: 1 and 2 vectors, so 16/32 f32 and 8/16 f64 columns):
+/// n = 64 + w leaves w = 8, 9, 16, 17, 32, 33 columns for f32 and 8, 9, 16,
+/// 17, 32 (full), 1 for f64.
+fn narrow_edges<T: Elem>() {
+    use Layout::*;
+    let mut case = 0u64;
+    for path in paths() {
+        for n in [72, 73, 80, 81, 96, 97] {
+            for lb in [RowMajor, ColMajor] {
+                for acc in [false, true] {
+                    case += 1;
+                    check::<T>(
+                        path,
+                        false,
+                        (50, n, 40),
+                        (RowMajor, lb, RowMajor),
+                        acc,
+                        case,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_narrow_edge_tiles() {
+    narrow_edges::<f32>();
+}
+
+#[test]
+fn f64_narrow_edge_tiles() {
+    narrow_edges::<f64>();
+}
+
 #[test]
 fn f32_transposed_route() {
     transposed_route::<f32>();

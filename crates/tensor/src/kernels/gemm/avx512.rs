@@ -94,6 +94,78 @@ simd_ukr_direct_a! {
     rows = [1, 2, 3, 4, 5, 6]
 }
 
+// Narrow edge tiles of the direct-A kernels: one and two vectors wide, for a
+// last B panel of at most 16 / 32 (f32) or 8 / 16 (f64) columns, so a
+// 10-column product does not run 64 columns of FMAs. Same FMA chain per
+// element as the full-width kernels.
+simd_ukr_direct_a! {
+    feature = "avx512f",
+    ty = f32,
+    nv = 1,
+    lanes = 16,
+    zero = _mm512_setzero_ps,
+    loadu = _mm512_loadu_ps,
+    storeu = _mm512_storeu_ps,
+    set1 = _mm512_set1_ps,
+    fmadd = _mm512_fmadd_ps,
+    add = _mm512_add_ps,
+    inner = ukr_direct_f32_v1_rows,
+    outer = ukr_direct_f32_v1,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
+simd_ukr_direct_a! {
+    feature = "avx512f",
+    ty = f32,
+    nv = 2,
+    lanes = 16,
+    zero = _mm512_setzero_ps,
+    loadu = _mm512_loadu_ps,
+    storeu = _mm512_storeu_ps,
+    set1 = _mm512_set1_ps,
+    fmadd = _mm512_fmadd_ps,
+    add = _mm512_add_ps,
+    inner = ukr_direct_f32_v2_rows,
+    outer = ukr_direct_f32_v2,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
+simd_ukr_direct_a! {
+    feature = "avx512f",
+    ty = f64,
+    nv = 1,
+    lanes = 8,
+    zero = _mm512_setzero_pd,
+    loadu = _mm512_loadu_pd,
+    storeu = _mm512_storeu_pd,
+    set1 = _mm512_set1_pd,
+    fmadd = _mm512_fmadd_pd,
+    add = _mm512_add_pd,
+    inner = ukr_direct_f64_v1_rows,
+    outer = ukr_direct_f64_v1,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
+simd_ukr_direct_a! {
+    feature = "avx512f",
+    ty = f64,
+    nv = 2,
+    lanes = 8,
+    zero = _mm512_setzero_pd,
+    loadu = _mm512_loadu_pd,
+    storeu = _mm512_storeu_pd,
+    set1 = _mm512_set1_pd,
+    fmadd = _mm512_fmadd_pd,
+    add = _mm512_add_pd,
+    inner = ukr_direct_f64_v2_rows,
+    outer = ukr_direct_f64_v2,
+    pf = 8,
+    rows = [1, 2, 3, 4, 5, 6]
+}
+
 /// The unpacked small-matrix path compiled for AVX-512.
 #[target_feature(enable = "avx512f")]
 pub(super) fn small_f32(a: MatRef<'_, f32>, b: MatRef<'_, f32>, c: MatMut<'_, f32>, acc: bool) {

@@ -191,6 +191,20 @@ pub(crate) struct DirectA<T> {
     pub nr: usize,
     /// The microkernel.
     pub ukr: UkrA<T>,
+    /// Narrower variants `(width, kernel)` for a last panel of at most
+    /// `width` columns, narrowest first (same FMA chain per element).
+    pub narrow: [Option<(usize, UkrA<T>)>; 2],
+}
+
+impl<T> DirectA<T> {
+    /// The kernel for a tile `n_eff` columns wide.
+    fn ukr_for(&self, n_eff: usize) -> UkrA<T> {
+        self.narrow
+            .iter()
+            .flatten()
+            .find(|(w, _)| n_eff <= *w)
+            .map_or(self.ukr, |(_, u)| *u)
+    }
 }
 
 /// A microkernel with its register-tile shape and cache-blocking constants.
@@ -344,6 +358,7 @@ static AVX2_F32: Kernel<f32> = Kernel {
         mr: avx2::MR,
         nr: avx2::NR_F32,
         ukr: avx2::ukr_direct_f32,
+        narrow: [None, None],
     }),
 };
 #[cfg(target_arch = "x86_64")]
@@ -360,6 +375,7 @@ static AVX2_F64: Kernel<f64> = Kernel {
         mr: avx2::MR,
         nr: avx2::NR_F64,
         ukr: avx2::ukr_direct_f64,
+        narrow: [None, None],
     }),
 };
 #[cfg(target_arch = "x86_64")]
@@ -376,6 +392,10 @@ static AVX512_F32: Kernel<f32> = Kernel {
         mr: avx512::MR_DIRECT,
         nr: avx512::NR_DIRECT_F32,
         ukr: avx512::ukr_direct_f32,
+        narrow: [
+            Some((16, avx512::ukr_direct_f32_v1)),
+            Some((32, avx512::ukr_direct_f32_v2)),
+        ],
     }),
 };
 #[cfg(target_arch = "x86_64")]
@@ -392,6 +412,10 @@ static AVX512_F64: Kernel<f64> = Kernel {
         mr: avx512::MR_DIRECT,
         nr: avx512::NR_DIRECT_F64,
         ukr: avx512::ukr_direct_f64,
+        narrow: [
+            Some((8, avx512::ukr_direct_f64_v1)),
+            Some((16, avx512::ukr_direct_f64_v2)),
+        ],
     }),
 };
 
@@ -1211,7 +1235,8 @@ unsafe fn direct_a_tiles<T: Elem>(
             // `bp` is a packed panel of kc*nr elements or a full-width panel
             // of the validated B view, kc rows of nr elements ldb apart; the
             // m_eff x n_eff tile at (ir, j0 + jr*nr) lies in the C block.
-            unsafe { (da.ukr)(kc, ap, a.rs, bp, ldb, ct, c.rs, c.cs, m_eff, n_eff, acc) };
+            let ukr = da.ukr_for(n_eff);
+            unsafe { ukr(kc, ap, a.rs, bp, ldb, ct, c.rs, c.cs, m_eff, n_eff, acc) };
         }
     }
 }

@@ -470,6 +470,42 @@ fn f32_transposed_route() {
     transposed_route::<f32>();
 }
 
+/// The transposed route in blocks of C's columns: with m = 64 its scratch
+/// (2^18 elements) holds 4096 columns, so n = 4100 leaves a 4-column block.
+fn transposed_route_blocks<T: Elem>() {
+    use Layout::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut case = 0u64;
+    for path in paths() {
+        for acc in [false, true] {
+            case += 1;
+            pool.install(|| {
+                check::<T>(
+                    path,
+                    false,
+                    (64, 4100, 256),
+                    (RowMajor, ColMajor, RowMajor),
+                    acc,
+                    case,
+                )
+            });
+        }
+    }
+}
+
+#[test]
+fn f32_transposed_route_blocks() {
+    transposed_route_blocks::<f32>();
+}
+
+#[test]
+fn f64_transposed_route_blocks() {
+    transposed_route_blocks::<f64>();
+}
+
 #[test]
 fn f64_transposed_route() {
     transposed_route::<f64>();

@@ -545,7 +545,8 @@ fn direct_a_pays(m: usize, n: usize, threads: usize) -> bool {
 /// (`m x n`, through a scratch). That pays when:
 /// - C has unit column stride (the transpose writes whole runs);
 /// - `m` is a whole number of direct-A tile widths (64 f32 / 32 f64 columns
-///   on AVX-512), so no swapped tile is partly empty;
+///   on AVX-512), so no swapped tile is partly empty, and at most 4096, so
+///   the scratch ([`SWAP_SCRATCH_MAX`]) holds at least 64 columns of C;
 /// - `k >= 4 m`: the gather saved (`n k`) outweighs the transposes (`m n`);
 /// - the unswapped product would not read A in place itself
 ///   ([`direct_a_pays`] fails, so `n > 2 m`).
@@ -573,6 +574,7 @@ fn swap_pays<T>(
         && b.rs == 1
         && b.cs > 1
         && m % da.nr == 0
+        && m * 64 <= SWAP_SCRATCH_MAX
         && k >= 4 * m
         && !direct_a_pays(m, n, 1)
 }
@@ -1048,10 +1050,16 @@ fn gemm_blocked<T: Elem>(
     }
 }
 
+/// Most elements of the scratch that holds C^T for [`gemm_swapped`] (1 MiB
+/// of f32): wider products are done in blocks of C's columns, so the
+/// thread-local scratch never grows past this.
+const SWAP_SCRATCH_MAX: usize = 1 << 18;
+
 /// `C = A B` (or `C += A B`) computed as `C^T = B^T A^T` on one thread (see
 /// [`swap_pays`]): the same products and K blocks, so the same bits. C^T
 /// goes to a row-major scratch, where the kernels store whole vectors, and
-/// is transposed into C at the end (and, when accumulating, out of it first).
+/// is transposed into C at the end (and, when accumulating, out of it first),
+/// in blocks of at most [`SWAP_SCRATCH_MAX`] elements of C.
 fn gemm_swapped<T: Elem>(
     kern: &Kernel<T>,
     a: &MatRef<'_, T>,
@@ -1060,23 +1068,31 @@ fn gemm_swapped<T: Elem>(
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
 ) {
-    let (at, bt) = (transposed(a), transposed(b));
-    T::with_scratch(m * n, |s| {
+    let at = transposed(a);
+    // Columns of C per block (`swap_pays` keeps m small enough for >= 64).
+    let nb = (SWAP_SCRATCH_MAX / m).clamp(1, n);
+    T::with_scratch(m * nb, |s| {
         let st = CPtr {
             ptr: s.as_mut_ptr(),
             rs: m,
             cs: 1,
         };
-        if accumulate {
-            // SAFETY: C is the validated m x n block at `cp` with unit column
-            // stride (`swap_pays`), owned by this call; `s` holds the n x m
-            // row-major block `st`; the two do not overlap.
-            unsafe { transpose_into(kern, cp.ptr, cp.rs, st.ptr, m, m, n) };
+        for j0 in (0..n).step_by(nb) {
+            let len = nb.min(n - j0);
+            let bt = transposed(&col_range(b, j0, len));
+            let c = cp.at(0, j0);
+            if accumulate {
+                // SAFETY: the m x len block of C at `c` lies in the validated
+                // C (unit column stride, `swap_pays`), owned by this call;
+                // `s` holds the len x m row-major block `st`; the two do not
+                // overlap.
+                unsafe { transpose_into(kern, c.ptr, c.rs, st.ptr, m, m, len) };
+            }
+            gemm_packed(kern, &bt, &at, st, len, m, k, accumulate);
+            // SAFETY: as above, the other way round; `gemm_packed` has
+            // written (or added to) every element of `st`.
+            unsafe { transpose_into(kern, st.ptr, m, c.ptr, c.rs, len, m) };
         }
-        gemm_packed(kern, &bt, &at, st, n, m, k, accumulate);
-        // SAFETY: as above, the other way round; `gemm_packed` has written
-        // (or added to) every element of `st`.
-        unsafe { transpose_into(kern, st.ptr, m, cp.ptr, cp.rs, n, m) };
     });
 }
 

@@ -60,111 +60,58 @@ pub(super) const NR_DIRECT_F32: usize = 64;
 /// Columns of the f64 direct-A tile (four zmm of 8 lanes).
 pub(super) const NR_DIRECT_F64: usize = 32;
 
-simd_ukr_direct_a! {
-    feature = "avx512f",
-    ty = f32,
-    nv = 4,
-    lanes = 16,
-    zero = _mm512_setzero_ps,
-    loadu = _mm512_loadu_ps,
-    storeu = _mm512_storeu_ps,
-    set1 = _mm512_set1_ps,
-    fmadd = _mm512_fmadd_ps,
-    add = _mm512_add_ps,
-    inner = ukr_direct_f32_rows,
-    outer = ukr_direct_f32,
-    pf = 8,
-    rows = [1, 2, 3, 4, 5, 6]
+/// The direct-A kernels of this file: `simd_ukr_direct_a!` on zmm registers,
+/// 6 rows, prefetch 8 k steps ahead; `nv` vectors of `lanes` per row.
+macro_rules! direct_a_avx512 {
+    (f32, nv = $nv:literal, $inner:ident, $outer:ident) => {
+        simd_ukr_direct_a! {
+            feature = "avx512f",
+            ty = f32,
+            nv = $nv,
+            lanes = 16,
+            zero = _mm512_setzero_ps,
+            loadu = _mm512_loadu_ps,
+            storeu = _mm512_storeu_ps,
+            set1 = _mm512_set1_ps,
+            fmadd = _mm512_fmadd_ps,
+            add = _mm512_add_ps,
+            inner = $inner,
+            outer = $outer,
+            pf = 8,
+            rows = [1, 2, 3, 4, 5, 6]
+        }
+    };
+    (f64, nv = $nv:literal, $inner:ident, $outer:ident) => {
+        simd_ukr_direct_a! {
+            feature = "avx512f",
+            ty = f64,
+            nv = $nv,
+            lanes = 8,
+            zero = _mm512_setzero_pd,
+            loadu = _mm512_loadu_pd,
+            storeu = _mm512_storeu_pd,
+            set1 = _mm512_set1_pd,
+            fmadd = _mm512_fmadd_pd,
+            add = _mm512_add_pd,
+            inner = $inner,
+            outer = $outer,
+            pf = 8,
+            rows = [1, 2, 3, 4, 5, 6]
+        }
+    };
 }
 
-simd_ukr_direct_a! {
-    feature = "avx512f",
-    ty = f64,
-    nv = 4,
-    lanes = 8,
-    zero = _mm512_setzero_pd,
-    loadu = _mm512_loadu_pd,
-    storeu = _mm512_storeu_pd,
-    set1 = _mm512_set1_pd,
-    fmadd = _mm512_fmadd_pd,
-    add = _mm512_add_pd,
-    inner = ukr_direct_f64_rows,
-    outer = ukr_direct_f64,
-    pf = 8,
-    rows = [1, 2, 3, 4, 5, 6]
-}
+direct_a_avx512!(f32, nv = 4, ukr_direct_f32_rows, ukr_direct_f32);
+direct_a_avx512!(f64, nv = 4, ukr_direct_f64_rows, ukr_direct_f64);
 
 // Narrow edge tiles of the direct-A kernels: one and two vectors wide, for a
 // last B panel of at most 16 / 32 (f32) or 8 / 16 (f64) columns, so a
 // 10-column product does not run 64 columns of FMAs. Same FMA chain per
 // element as the full-width kernels.
-simd_ukr_direct_a! {
-    feature = "avx512f",
-    ty = f32,
-    nv = 1,
-    lanes = 16,
-    zero = _mm512_setzero_ps,
-    loadu = _mm512_loadu_ps,
-    storeu = _mm512_storeu_ps,
-    set1 = _mm512_set1_ps,
-    fmadd = _mm512_fmadd_ps,
-    add = _mm512_add_ps,
-    inner = ukr_direct_f32_v1_rows,
-    outer = ukr_direct_f32_v1,
-    pf = 8,
-    rows = [1, 2, 3, 4, 5, 6]
-}
-
-simd_ukr_direct_a! {
-    feature = "avx512f",
-    ty = f32,
-    nv = 2,
-    lanes = 16,
-    zero = _mm512_setzero_ps,
-    loadu = _mm512_loadu_ps,
-    storeu = _mm512_storeu_ps,
-    set1 = _mm512_set1_ps,
-    fmadd = _mm512_fmadd_ps,
-    add = _mm512_add_ps,
-    inner = ukr_direct_f32_v2_rows,
-    outer = ukr_direct_f32_v2,
-    pf = 8,
-    rows = [1, 2, 3, 4, 5, 6]
-}
-
-simd_ukr_direct_a! {
-    feature = "avx512f",
-    ty = f64,
-    nv = 1,
-    lanes = 8,
-    zero = _mm512_setzero_pd,
-    loadu = _mm512_loadu_pd,
-    storeu = _mm512_storeu_pd,
-    set1 = _mm512_set1_pd,
-    fmadd = _mm512_fmadd_pd,
-    add = _mm512_add_pd,
-    inner = ukr_direct_f64_v1_rows,
-    outer = ukr_direct_f64_v1,
-    pf = 8,
-    rows = [1, 2, 3, 4, 5, 6]
-}
-
-simd_ukr_direct_a! {
-    feature = "avx512f",
-    ty = f64,
-    nv = 2,
-    lanes = 8,
-    zero = _mm512_setzero_pd,
-    loadu = _mm512_loadu_pd,
-    storeu = _mm512_storeu_pd,
-    set1 = _mm512_set1_pd,
-    fmadd = _mm512_fmadd_pd,
-    add = _mm512_add_pd,
-    inner = ukr_direct_f64_v2_rows,
-    outer = ukr_direct_f64_v2,
-    pf = 8,
-    rows = [1, 2, 3, 4, 5, 6]
-}
+direct_a_avx512!(f32, nv = 1, ukr_direct_f32_v1_rows, ukr_direct_f32_v1);
+direct_a_avx512!(f32, nv = 2, ukr_direct_f32_v2_rows, ukr_direct_f32_v2);
+direct_a_avx512!(f64, nv = 1, ukr_direct_f64_v1_rows, ukr_direct_f64_v1);
+direct_a_avx512!(f64, nv = 2, ukr_direct_f64_v2_rows, ukr_direct_f64_v2);
 
 /// The unpacked small-matrix path compiled for AVX-512.
 #[target_feature(enable = "avx512f")]

@@ -401,32 +401,47 @@ fn large<T: Elem>() {
 
 /// NT products that one thread computes as `C^T = B^T A^T` (SIMD paths: m a
 /// whole number of direct-A tiles, k >= 4m, n > 2m), on a one-thread pool so
-/// that the threaded split cannot take them: row-major-like A against
-/// column-major-like B, every output layout (only unit column stride takes
-/// the transposed route), writing and accumulating.
-fn transposed_route<T: Elem>() {
-    use Layout::*;
+/// that the threaded split cannot take them: column-major B against the A
+/// layouts `las`, the output layouts `lcs` (only unit column stride takes the
+/// transposed route), writing and accumulating.
+fn transposed_route_cases<T: Elem>(
+    shapes: &[(usize, usize, usize)],
+    las: &[Layout],
+    lcs: &[Layout],
+) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .unwrap();
     let mut case = 0u64;
     for path in paths() {
-        for shape in [(64, 200, 256), (128, 260, 520)] {
-            for la in [RowMajor, RowStrided, BroadcastRows] {
-                for lb in [ColMajor] {
-                    for lc in OUTPUT_LAYOUTS {
-                        for acc in [false, true] {
-                            case += 1;
-                            pool.install(|| {
-                                check::<T>(path, false, shape, (la, lb, lc), acc, case)
-                            });
-                        }
+        for &shape in shapes {
+            for &la in las {
+                for &lc in lcs {
+                    for acc in [false, true] {
+                        case += 1;
+                        let layouts = (la, Layout::ColMajor, lc);
+                        pool.install(|| check::<T>(path, false, shape, layouts, acc, case));
                     }
                 }
             }
         }
     }
+}
+
+fn transposed_route<T: Elem>() {
+    use Layout::*;
+    transposed_route_cases::<T>(
+        &[(64, 200, 256), (128, 260, 520)],
+        &[RowMajor, RowStrided, BroadcastRows],
+        &OUTPUT_LAYOUTS,
+    );
+}
+
+/// The transposed route in blocks of C's columns: with m = 64 its scratch
+/// (2^18 elements) holds 4096 columns, so n = 4100 leaves a 4-column block.
+fn transposed_route_blocks<T: Elem>() {
+    transposed_route_cases::<T>(&[(64, 4100, 256)], &[Layout::RowMajor], &[Layout::RowMajor]);
 }
 
 /// Last B panels of every width around the direct-A kernels' narrow edge
@@ -468,32 +483,6 @@ fn f64_narrow_edge_tiles() {
 #[test]
 fn f32_transposed_route() {
     transposed_route::<f32>();
-}
-
-/// The transposed route in blocks of C's columns: with m = 64 its scratch
-/// (2^18 elements) holds 4096 columns, so n = 4100 leaves a 4-column block.
-fn transposed_route_blocks<T: Elem>() {
-    use Layout::*;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let mut case = 0u64;
-    for path in paths() {
-        for acc in [false, true] {
-            case += 1;
-            pool.install(|| {
-                check::<T>(
-                    path,
-                    false,
-                    (64, 4100, 256),
-                    (RowMajor, ColMajor, RowMajor),
-                    acc,
-                    case,
-                )
-            });
-        }
-    }
 }
 
 #[test]

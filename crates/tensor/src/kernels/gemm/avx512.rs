@@ -61,38 +61,30 @@ pub(super) const NR_DIRECT_F32: usize = 64;
 pub(super) const NR_DIRECT_F64: usize = 32;
 
 /// The direct-A kernels of this file: `simd_ukr_direct_a!` on zmm registers,
-/// 6 rows, prefetch 8 k steps ahead; `nv` vectors of `lanes` per row.
+/// 6 rows, prefetch 8 k steps ahead; `nv` vectors per row. The `f32` / `f64`
+/// arms only pick the lane count and the `ps` / `pd` intrinsics.
 macro_rules! direct_a_avx512 {
     (f32, nv = $nv:literal, $inner:ident, $outer:ident) => {
-        simd_ukr_direct_a! {
-            feature = "avx512f",
-            ty = f32,
-            nv = $nv,
-            lanes = 16,
-            zero = _mm512_setzero_ps,
-            loadu = _mm512_loadu_ps,
-            storeu = _mm512_storeu_ps,
-            set1 = _mm512_set1_ps,
-            fmadd = _mm512_fmadd_ps,
-            add = _mm512_add_ps,
-            inner = $inner,
-            outer = $outer,
-            pf = 8,
-            rows = [1, 2, 3, 4, 5, 6]
-        }
+        direct_a_avx512!(@ f32, 16, $nv, $inner, $outer, _mm512_setzero_ps, _mm512_loadu_ps,
+            _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps);
     };
     (f64, nv = $nv:literal, $inner:ident, $outer:ident) => {
+        direct_a_avx512!(@ f64, 8, $nv, $inner, $outer, _mm512_setzero_pd, _mm512_loadu_pd,
+            _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd);
+    };
+    (@ $t:ty, $lanes:literal, $nv:literal, $inner:ident, $outer:ident,
+        $zero:path, $loadu:path, $storeu:path, $set1:path, $fmadd:path, $add:path) => {
         simd_ukr_direct_a! {
             feature = "avx512f",
-            ty = f64,
+            ty = $t,
             nv = $nv,
-            lanes = 8,
-            zero = _mm512_setzero_pd,
-            loadu = _mm512_loadu_pd,
-            storeu = _mm512_storeu_pd,
-            set1 = _mm512_set1_pd,
-            fmadd = _mm512_fmadd_pd,
-            add = _mm512_add_pd,
+            lanes = $lanes,
+            zero = $zero,
+            loadu = $loadu,
+            storeu = $storeu,
+            set1 = $set1,
+            fmadd = $fmadd,
+            add = $add,
             inner = $inner,
             outer = $outer,
             pf = 8,

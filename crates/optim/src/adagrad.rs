@@ -102,6 +102,7 @@ impl Rule for AdagradConfig {
         )]
     }
 
+    #[inline(always)]
     fn update<T: Float>(
         &self,
         h: Resolved,

@@ -134,6 +134,7 @@ impl Rule for AdamRule {
         }
     }
 
+    #[inline(always)]
     fn update<T: Float>(
         &self,
         h: Resolved,

@@ -107,6 +107,7 @@ impl Rule for RmsPropConfig {
         v
     }
 
+    #[inline(always)]
     fn update<T: Float>(
         &self,
         h: Resolved,

@@ -107,6 +107,7 @@ impl Rule for SgdConfig {
         }
     }
 
+    #[inline(always)]
     fn update<T: Float>(
         &self,
         h: Resolved,

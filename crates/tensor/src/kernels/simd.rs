@@ -21,7 +21,6 @@
 //! });
 //! ```
 
-#[allow(unused_imports)] // for the docs
 use super::kernel_path;
 use super::KernelPath;
 
@@ -40,6 +39,37 @@ pub(crate) fn simd_with<R>(path: KernelPath, f: impl FnOnce() -> R) -> R {
         KernelPath::Avx2 => unsafe { run_avx2(f) },
         _ => f(),
     }
+}
+
+/// Runs `f` compiled for the widest vector instructions this CPU has (the
+/// GEMM's [`kernel_path`], chosen once per process; `HEFT_KERNEL` forces
+/// it), for elementwise loops outside this crate, such as the optimizers'
+/// fused update loops.
+///
+/// The default build targets baseline x86-64, where a loop vectorises only
+/// 4 lanes (SSE) wide; a loop inlined into `f` runs 16 lanes wide on
+/// AVX-512F and 8 on AVX2. Mark the closure `#[inline(always)]` and keep the
+/// loop in it (or in functions marked `#[inline(always)]`): what is not
+/// inlined is compiled for the baseline. Rust never contracts `a * b + c`
+/// into a fused multiply-add by itself, so the same closure gives the same
+/// bits on every path.
+///
+/// ```
+/// let g = vec![1.0f32; 1000];
+/// let mut p = vec![2.0f32; 1000];
+/// heft_tensor::kernels::vectorized(
+///     #[inline(always)]
+///     || {
+///         for (p, &g) in p.iter_mut().zip(&g) {
+///             *p -= 0.5 * g;
+///         }
+///     },
+/// );
+/// assert!(p.iter().all(|&v| v == 1.5));
+/// ```
+#[inline]
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    simd_with(kernel_path(), f)
 }
 
 /// `f()`, with `f` inlined into a body compiled for AVX-512F.

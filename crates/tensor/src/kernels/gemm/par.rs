@@ -462,7 +462,30 @@ pub fn stop_lingering() {
 /// Whether helpers are still spinning after an earlier threaded product, so
 /// a product starting now gets a helper without waking one.
 pub(super) fn helpers_awake() -> bool {
-    LINGER.lingerers.load(Ordering::Relaxed) > 0
+    LINGER.others_spinning(LINGER.lingerers.load(Ordering::Relaxed))
+}
+
+thread_local! {
+    /// Set while this thread runs a linger loop, also while that loop runs
+    /// a job it picked up (`rayon::yield_now`): its copy of the broadcast is
+    /// then counted in `Linger::lingerers` but is not spinning.
+    static IN_LINGER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as inside a linger loop while alive (`IN_LINGER`).
+struct InLinger;
+
+impl InLinger {
+    fn enter() -> Self {
+        IN_LINGER.set(true);
+        InLinger
+    }
+}
+
+impl Drop for InLinger {
+    fn drop(&mut self) {
+        IN_LINGER.set(false);
+    }
 }
 
 /// The process-wide linger state.
@@ -499,6 +522,17 @@ impl Linger {
         self.lingerers.load(Ordering::Acquire)
     }
 
+    /// Whether copies of a broadcast other than this thread's own are
+    /// running, given `running` copies in all. This thread's own copy is
+    /// one of them when the current work was picked up by its linger loop:
+    /// a job installed into the pool from outside (criterion's samples, a
+    /// training loop calling `pool.install` per step) lands on whichever
+    /// thread is free, often the lingering one, which then runs it nested
+    /// inside its loop.
+    fn others_spinning(&self, running: usize) -> bool {
+        running > usize::from(IN_LINGER.get())
+    }
+
     /// Keeps the other threads of the current rayon pool spinning until
     /// `linger` ns after the latest call (or a [`Linger::stop`]).
     fn start(&'static self, threads: usize, linger: u64) {
@@ -506,10 +540,17 @@ impl Linger {
             return;
         }
         self.last_ns.store(now_ns(), Ordering::Relaxed);
-        if self
-            .lingerers
-            .compare_exchange(0, threads, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
+        let running = self.lingerers.load(Ordering::Acquire);
+        if self.others_spinning(running)
+            || self
+                .lingerers
+                .compare_exchange(
+                    running,
+                    running + threads,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_err()
         {
             return; // helpers are already spinning; they see the new deadline
         }
@@ -524,11 +565,14 @@ impl Linger {
             // A caller outside the pool (`origin` None) was itself one of the
             // `threads` participants: only `threads - 1` workers linger, so
             // spinning threads never outnumber the pool's threads.
+            // A thread already in a linger loop (this copy was picked up by
+            // it) goes back to that loop, which sees the new deadline.
             let lingers = match origin {
                 Some(o) => ctx.index() != o,
                 None => ctx.index() + 1 < threads,
-            };
+            } && !IN_LINGER.get();
             if lingers {
+                let _in_linger = InLinger::enter();
                 while self.stops.load(Ordering::Relaxed) == stops
                     && now_ns().saturating_sub(self.last_ns.load(Ordering::Relaxed)) < linger
                 {
@@ -746,6 +790,42 @@ mod tests {
             l.stop();
             wait_idle(l, "stop did not end the linger");
         }
+    }
+
+    #[test]
+    fn a_product_run_inside_a_linger_loop_keeps_the_others_spinning() {
+        // A job installed into the pool while a helper lingers is often
+        // picked up by that helper's loop and run nested in it; a product
+        // in that job must still leave the other thread spinning (it once
+        // found its own suspended copy counted as "already spinning", and
+        // under criterion, which installs each sample, the helper slept
+        // through every product after the first sample).
+        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| l.start(2, 60_000_000_000));
+        let start = std::time::Instant::now();
+        while l.running() != 1 {
+            assert!(start.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // The spinning thread runs its copy of this broadcast inside its
+        // linger loop, and starts a linger there, as a product would.
+        let nested = pool.broadcast(|_| {
+            let inside = super::IN_LINGER.get();
+            if inside {
+                l.start(2, 60_000_000_000);
+            }
+            inside
+        });
+        assert_eq!(nested.iter().filter(|&&n| n).count(), 1, "{nested:?}");
+        // Its own loop resumed, and the other thread spins now too.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(l.running(), 2);
+        l.stop();
+        wait_idle(l, "stop did not end the linger");
     }
 
     #[test]

@@ -821,7 +821,18 @@ mod tests {
             inside
         });
         assert_eq!(nested.iter().filter(|&&n| n).count(), 1, "{nested:?}");
-        // Its own loop resumed, and the other thread spins now too.
+        // Its own loop resumed, and the other thread spins now too (10 s
+        // allows for a loaded test machine; without a new broadcast the
+        // count stays at 1).
+        let start = std::time::Instant::now();
+        while l.running() != 2 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "{} lingering, want 2",
+                l.running()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(l.running(), 2);
         l.stop();

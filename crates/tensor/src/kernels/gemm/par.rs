@@ -735,16 +735,23 @@ mod tests {
     ];
     const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
 
-    /// Waits up to 10 s for `l` to have no broadcast running.
-    fn wait_idle(l: &super::Linger, what: &str) {
+    /// Waits up to 10 s (a loaded test machine) until the number of
+    /// broadcast copies running on `l` satisfies `ok`.
+    fn wait_for(l: &super::Linger, ok: impl Fn(usize) -> bool, what: &str) {
         let start = std::time::Instant::now();
-        while l.running() != 0 {
+        while !ok(l.running()) {
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(10),
-                "{what}"
+                "{what}: {} running",
+                l.running()
             );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+    }
+
+    /// Waits up to 10 s for `l` to have no broadcast running.
+    fn wait_idle(l: &super::Linger, what: &str) {
+        wait_for(l, |r| r == 0, what);
     }
 
     #[test]
@@ -780,11 +787,7 @@ mod tests {
         for (origin, lingering) in [(None, 2), (Some(1), 2)] {
             l.lingerers.store(3, std::sync::atomic::Ordering::Release);
             pool.install(|| l.broadcast(origin, 3, 60_000_000_000));
-            let start = std::time::Instant::now();
-            while l.running() > lingering {
-                assert!(start.elapsed() < std::time::Duration::from_secs(10));
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            wait_for(l, |r| r <= lingering, "the caller's copy did not return");
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert_eq!(l.running(), lingering, "origin {origin:?}");
             l.stop();
@@ -806,11 +809,7 @@ mod tests {
             .build()
             .unwrap();
         pool.install(|| l.start(2, 60_000_000_000));
-        let start = std::time::Instant::now();
-        while l.running() != 1 {
-            assert!(start.elapsed() < std::time::Duration::from_secs(10));
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        wait_for(l, |r| r == 1, "the caller's copy did not return");
         // The spinning thread runs its copy of this broadcast inside its
         // linger loop, and starts a linger there, as a product would.
         let nested = pool.broadcast(|_| {
@@ -821,18 +820,9 @@ mod tests {
             inside
         });
         assert_eq!(nested.iter().filter(|&&n| n).count(), 1, "{nested:?}");
-        // Its own loop resumed, and the other thread spins now too (10 s
-        // allows for a loaded test machine; without a new broadcast the
-        // count stays at 1).
-        let start = std::time::Instant::now();
-        while l.running() != 2 {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "{} lingering, want 2",
-                l.running()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        // Its own loop resumed, and the other thread spins now too (without
+        // a new broadcast the count stays at 1).
+        wait_for(l, |r| r == 2, "the other thread does not linger");
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(l.running(), 2);
         l.stop();

@@ -749,6 +749,16 @@ mod tests {
         }
     }
 
+    /// A linger state of the test's own (other tests' products use the
+    /// process-wide one) and a pool of `threads` threads.
+    fn own_linger(threads: usize) -> (&'static super::Linger, rayon::ThreadPool) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        (Box::leak(Box::new(super::Linger::new())), pool)
+    }
+
     /// Waits up to 10 s for `l` to have no broadcast running.
     fn wait_idle(l: &super::Linger, what: &str) {
         wait_for(l, |r| r == 0, what);
@@ -759,11 +769,7 @@ mod tests {
         // A 60 s linger on a state of its own (other tests' products use
         // the process-wide one), stopped: its helpers must be gone long
         // before the deadline (10 s allows for a loaded test machine).
-        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let (l, pool) = own_linger(2);
         pool.install(|| l.start(2, 60_000_000_000));
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(l.running() >= 1, "the helper should still be spinning");
@@ -779,11 +785,7 @@ mod tests {
         // The caller outside a 3-thread pool was one of the 3 participants:
         // only 2 workers may linger (3 would leave 4 threads spinning for
         // 3 cores). Inside the pool, the 2 workers other than the caller do.
-        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
+        let (l, pool) = own_linger(3);
         for (origin, lingering) in [(None, 2), (Some(1), 2)] {
             l.lingerers.store(3, std::sync::atomic::Ordering::Release);
             pool.install(|| l.broadcast(origin, 3, 60_000_000_000));
@@ -803,11 +805,7 @@ mod tests {
         // found its own suspended copy counted as "already spinning", and
         // under criterion, which installs each sample, the helper slept
         // through every product after the first sample).
-        let l: &'static super::Linger = Box::leak(Box::new(super::Linger::new()));
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let (l, pool) = own_linger(2);
         pool.install(|| l.start(2, 60_000_000_000));
         wait_for(l, |r| r == 1, "the caller's copy did not return");
         // The spinning thread runs its copy of this broadcast inside its

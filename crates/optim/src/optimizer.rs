@@ -490,21 +490,24 @@ mod tests {
 
     /// Runs three steps of `rule` over `n` elements starting `off` elements
     /// into their vectors, through `update_vectorized` (`vec`) or the
-    /// rule's own loop in one piece, compiled for the baseline (reference).
-    fn three_steps<R: Rule>(rule: &R, off: usize, n: usize, vec: bool) -> Vec<Vec<u32>> {
+    /// rule's own loop in one piece, compiled for the baseline (reference);
+    /// returns the bits of the parameters and buffers.
+    fn three_steps<R: Rule, T: Float>(rule: &R, off: usize, n: usize, vec: bool) -> Vec<Vec<u64>> {
         let nbuf = rule.buffer_names().len();
         let total = off + n;
-        let mut p: Vec<f32> = (0..total).map(|i| (i % 29) as f32 / 7.0 - 2.0).collect();
-        let mut bufs: Vec<Vec<f32>> = vec![vec![0.0; total]; nbuf];
+        let mut p: Vec<T> = (0..total)
+            .map(|i| T::from_f64((i % 29) as f64 / 7.0 - 2.0))
+            .collect();
+        let mut bufs: Vec<Vec<T>> = vec![vec![T::ZERO; total]; nbuf];
         let h = Resolved {
             lr: 0.05,
             weight_decay: 0.01,
         };
         for step in 1..=3u64 {
-            let g: Vec<f32> = (0..total)
-                .map(|i| ((i * 11 + step as usize * 5) % 37) as f32 / 9.0 - 2.0)
+            let g: Vec<T> = (0..total)
+                .map(|i| T::from_f64(((i * 11 + step as usize * 5) % 37) as f64 / 9.0 - 2.0))
                 .collect();
-            let mut b: SmallVec<[&mut [f32]; 4]> = bufs.iter_mut().map(|b| &mut b[off..]).collect();
+            let mut b: SmallVec<[&mut [T]; 4]> = bufs.iter_mut().map(|b| &mut b[off..]).collect();
             let (p, g) = (&mut p[off..], &g[off..]);
             if vec {
                 update_vectorized(rule, h, step, p, g, &mut b).unwrap();
@@ -514,32 +517,63 @@ mod tests {
         }
         std::iter::once(&p)
             .chain(&bufs)
-            .map(|v| v[off..].iter().map(|x| x.to_bits()).collect())
+            .map(|v| v[off..].iter().map(|x| x.to_f64().to_bits()).collect())
             .collect()
     }
 
+    /// The bits of the first parameter before any step (as `three_steps`
+    /// fills it).
+    fn init_bits<T: Float>(off: usize) -> u64 {
+        T::from_f64((off % 29) as f64 / 7.0 - 2.0)
+            .to_f64()
+            .to_bits()
+    }
+
+    /// Both rules, both float types, one offset and length.
+    fn check(off: usize, n: usize) {
+        let sgd = SgdConfig::new(0.1).momentum(0.9).dampening(0.1);
+        let rms = RmsPropConfig::new(0.01).momentum(0.5).centered(true);
+        for (name, init, a, b) in [
+            (
+                "sgd f32",
+                init_bits::<f32>(off),
+                three_steps::<_, f32>(&sgd, off, n, true),
+                three_steps::<_, f32>(&sgd, off, n, false),
+            ),
+            (
+                "sgd f64",
+                init_bits::<f64>(off),
+                three_steps::<_, f64>(&sgd, off, n, true),
+                three_steps::<_, f64>(&sgd, off, n, false),
+            ),
+            (
+                "rmsprop f32",
+                init_bits::<f32>(off),
+                three_steps::<_, f32>(&rms, off, n, true),
+                three_steps::<_, f32>(&rms, off, n, false),
+            ),
+            (
+                "rmsprop f64",
+                init_bits::<f64>(off),
+                three_steps::<_, f64>(&rms, off, n, true),
+                three_steps::<_, f64>(&rms, off, n, false),
+            ),
+        ] {
+            assert!(a == b, "{name}, offset {off}, {n} elements");
+            // The steps really changed the parameters.
+            assert_ne!(a[0][0], init, "{name}");
+        }
+    }
+
     /// Every cut `update_vectorized` makes (the head before the first
-    /// 64-byte boundary is 0..15 f32 elements, depending on where the slice
-    /// starts) and the wide loop it runs give the bits of the rule's own
+    /// 64-byte boundary is 0..15 f32 or 0..7 f64 elements, depending on where
+    /// the slice starts) and the wide loop it runs give the bits of the rule's own
     /// loop over the whole run, parameters and buffers alike.
     #[test]
     fn vectorized_updates_match_the_plain_loop_at_every_alignment() {
-        let sgd = SgdConfig::new(0.1).momentum(0.9).dampening(0.1);
-        let rms = RmsPropConfig::new(0.01).momentum(0.5).centered(true);
         for off in 0..17 {
-            for n in [1, 15, 16, 17, 100, 1027] {
-                let (a, b) = (
-                    three_steps(&sgd, off, n, true),
-                    three_steps(&sgd, off, n, false),
-                );
-                assert!(a == b, "sgd, offset {off}, {n} elements");
-                let (a, b) = (
-                    three_steps(&rms, off, n, true),
-                    three_steps(&rms, off, n, false),
-                );
-                assert!(a == b, "rmsprop, offset {off}, {n} elements");
-                // The steps really changed the parameters.
-                assert_ne!(a[0][0], ((off % 29) as f32 / 7.0 - 2.0).to_bits());
+            for n in [1, 7, 8, 15, 16, 17, 100, 1027] {
+                check(off, n);
             }
         }
     }

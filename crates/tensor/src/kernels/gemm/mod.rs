@@ -47,7 +47,7 @@ use super::{MatMut, MatRef};
 mod ukr_macro;
 mod pack;
 mod par;
-pub use par::stop_lingering;
+pub use par::{for_each_chunk, stop_lingering};
 mod portable;
 mod small;
 

@@ -291,6 +291,38 @@ pub(super) fn gemm_dynamic<T: Elem>(
     run_participants(threads, chunks, &run);
 }
 
+/// Runs `f(i)` once for every `i < chunks` on the current rayon pool's
+/// threads, the calling thread included, the way threaded products share
+/// their chunks: each thread takes its own contiguous range of chunk
+/// indices first, then the last unclaimed ones of the others, so a helper
+/// that starts late just runs fewer; the caller never blocks waiting for a
+/// helper to wake, and afterwards the helpers linger (spin) for the next
+/// product. Which thread ran which chunk varies; what `f(i)` computes must
+/// not depend on it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let sums: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
+/// heft_tensor::kernels::for_each_chunk(8, |i| {
+///     sums[i].fetch_add(i * 10, Ordering::Relaxed);
+/// });
+/// assert!(sums.iter().enumerate().all(|(i, s)| s.load(Ordering::Relaxed) == i * 10));
+/// ```
+pub fn for_each_chunk(chunks: usize, f: impl Fn(usize) + Sync) {
+    let threads = rayon::current_num_threads().min(chunks);
+    if threads <= 1 {
+        (0..chunks).for_each(f);
+        return;
+    }
+    let run = |slot: usize, claims: &Claims, done: &AtomicUsize| {
+        while let Some(i) = claims.claim(slot) {
+            let _done = DoneOnDrop(done);
+            f(i);
+        }
+    };
+    run_participants(threads, chunks, &run);
+}
+
 /// Hands out `chunks` chunks (`Claims`, one owned range per participant)
 /// and runs `run(slot, claims, done)` on the caller (slot 0) and on
 /// `threads - 1` spawned helpers (slots 1.. in spawn order); each call
@@ -825,6 +857,32 @@ mod tests {
         assert_eq!(l.running(), 2);
         l.stop();
         wait_idle(l, "stop did not end the linger");
+    }
+
+    #[test]
+    fn for_each_chunk_runs_every_chunk_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Inside pools of 1 to 3 threads and from this test thread (outside
+        // any pool, on the global one), with fewer, as many and more chunks
+        // than threads: every index exactly once, no other.
+        for chunks in [0, 1, 2, 3, 7, 64] {
+            let check = |where_: &str| {
+                let counts: Vec<AtomicUsize> = (0..chunks).map(|_| AtomicUsize::new(0)).collect();
+                super::for_each_chunk(chunks, |i| {
+                    counts[i].fetch_add(1, Ordering::Relaxed);
+                });
+                let got: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+                assert_eq!(got, vec![1; chunks], "{where_}, {chunks} chunks");
+            };
+            for threads in 1..=3 {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| check(&format!("{threads} threads")));
+            }
+            check("outside the pool");
+        }
     }
 
     #[test]

@@ -539,48 +539,28 @@ mod tests {
             .collect()
     }
 
-    /// The bits of the first parameter before any step (as `three_steps`
-    /// fills it).
-    fn init_bits<T: Float>(off: usize) -> u64 {
-        T::from_f64((off % 29) as f64 / 7.0 - 2.0)
+    /// `rule` through `update_vectorized` and through its own loop give
+    /// the same bits, and the steps really moved the first parameter.
+    fn same_bits<R: Rule, T: Float>(name: &str, rule: &R, off: usize, n: usize) {
+        let a = three_steps::<R, T>(rule, off, n, true);
+        assert!(
+            a == three_steps::<R, T>(rule, off, n, false),
+            "{name}, offset {off}, {n} elements"
+        );
+        let init = T::from_f64((off % 29) as f64 / 7.0 - 2.0)
             .to_f64()
-            .to_bits()
+            .to_bits();
+        assert_ne!(a[0][0], init, "{name}: the parameter did not move");
     }
 
     /// Both rules, both float types, one offset and length.
     fn check(off: usize, n: usize) {
         let sgd = SgdConfig::new(0.1).momentum(0.9).dampening(0.1);
         let rms = RmsPropConfig::new(0.01).momentum(0.5).centered(true);
-        for (name, init, a, b) in [
-            (
-                "sgd f32",
-                init_bits::<f32>(off),
-                three_steps::<_, f32>(&sgd, off, n, true),
-                three_steps::<_, f32>(&sgd, off, n, false),
-            ),
-            (
-                "sgd f64",
-                init_bits::<f64>(off),
-                three_steps::<_, f64>(&sgd, off, n, true),
-                three_steps::<_, f64>(&sgd, off, n, false),
-            ),
-            (
-                "rmsprop f32",
-                init_bits::<f32>(off),
-                three_steps::<_, f32>(&rms, off, n, true),
-                three_steps::<_, f32>(&rms, off, n, false),
-            ),
-            (
-                "rmsprop f64",
-                init_bits::<f64>(off),
-                three_steps::<_, f64>(&rms, off, n, true),
-                three_steps::<_, f64>(&rms, off, n, false),
-            ),
-        ] {
-            assert!(a == b, "{name}, offset {off}, {n} elements");
-            // The steps really changed the parameters.
-            assert_ne!(a[0][0], init, "{name}");
-        }
+        same_bits::<_, f32>("sgd f32", &sgd, off, n);
+        same_bits::<_, f64>("sgd f64", &sgd, off, n);
+        same_bits::<_, f32>("rmsprop f32", &rms, off, n);
+        same_bits::<_, f64>("rmsprop f64", &rms, off, n);
     }
 
     /// Every cut `update_vectorized` makes (the head before the first

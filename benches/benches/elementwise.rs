@@ -16,6 +16,7 @@ fn bench(c: &mut Criterion) {
         let a = Tensor::randn(&[n], 0.0, 1.0, DType::F32, &mut rng).unwrap();
         let b = Tensor::randn(&[n], 0.0, 1.0, DType::F32, &mut rng).unwrap();
         let m = a.reshape(&[n / 256, 256]).unwrap();
+        let row = b.narrow(0, 0, 256).unwrap();
         let bytes = (n * 4) as u64;
         let mut g = c.benchmark_group(format!("elementwise_{n}"));
         g.throughput(Throughput::Bytes(2 * bytes));
@@ -30,6 +31,9 @@ fn bench(c: &mut Criterion) {
         });
         g.throughput(Throughput::Bytes(3 * bytes));
         g.bench_function("add", |bch| bch.iter(|| a.add(&b).unwrap()));
+        // A broadcast operand: the strided (row by row) path.
+        g.throughput(Throughput::Bytes(2 * bytes));
+        g.bench_function("add_row", |bch| bch.iter(|| m.add(&row).unwrap()));
         g.finish();
     }
 }

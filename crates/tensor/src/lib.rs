@@ -35,9 +35,11 @@
 //! never a silent cast.
 //!
 //! ## Threads and determinism
-//! Large elementwise ops and reductions run on rayon above a size threshold
-//! ([`PAR_THRESHOLD`] elements). Reductions use a fixed chunking, so results
-//! are bit-identical whatever the number of threads.
+//! Large elementwise ops and reductions are split over the current rayon
+//! pool above a size threshold ([`PAR_THRESHOLD`] elements), with the
+//! calling thread taking part (it never sleeps waiting for the pool, even
+//! when it is outside it). Reductions use a fixed chunking, so results are
+//! bit-identical whatever the number of threads.
 
 pub mod display;
 pub mod dtype;

@@ -5,15 +5,20 @@
 //! merged and size-1 dimensions dropped, so the inner loop is as long as
 //! possible and, for packed operands, unit-stride (which the compiler
 //! vectorises). [`fill`] drives a plan into a fresh contiguous output,
-//! splitting rows over rayon above a size threshold; each output row is
-//! written by exactly one task, so results never depend on the thread count.
+//! splitting rows over the pool above a size threshold
+//! ([`collect_chunks`]); each output row is written by exactly one task, so
+//! results never depend on the thread count.
 
+use crate::kernels::split::{collect_chunks, Out};
 use crate::layout::Shape;
-use rayon::prelude::*;
 use smallvec::SmallVec;
 
 /// Below this many elements an op stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;
+
+/// Elements per chunk when a large packed elementwise map is split over
+/// the pool.
+pub(crate) const MAP_CHUNK: usize = 1 << 13;
 
 /// A joint row-wise walk over `N` strided operands of one shape.
 #[derive(Clone, Debug)]
@@ -119,57 +124,49 @@ impl<const N: usize> Plan<N> {
 
 /// Build a contiguous output of `shape` from `N` strided inputs.
 ///
-/// `f(out_row, in_offsets, in_strides)` fills one row: `out_row[j]` comes
-/// from the inputs at `in_offsets[k] + j * in_strides[k]`.
+/// `f(out, len, in_offsets, in_strides)` writes `len` elements to `out`
+/// ([`Out::extend`]): element `j` comes from the inputs at
+/// `in_offsets[k] + j * in_strides[k]`. It is called once per row, in
+/// order, or once per fixed chunk of a single long row. The output is
+/// written once, never zero-filled first.
 pub(crate) fn fill<T, const N: usize, F>(
     shape: &[usize],
     inputs: [(&[usize], usize); N],
     f: F,
 ) -> Vec<T>
 where
-    T: Copy + Default + Send,
-    F: Fn(&mut [T], [usize; N], [usize; N]) + Sync,
+    T: Send,
+    F: Fn(&mut Out<'_, T>, usize, [usize; N], [usize; N]) + Sync,
 {
     let n: usize = shape.iter().product();
-    let mut out = vec![T::default(); n];
     if n == 0 {
-        return out;
+        return Vec::new();
     }
     let strides: [&[usize]; N] = std::array::from_fn(|k| inputs[k].0);
     let plan = Plan::new(shape, strides);
     let base: [usize; N] = std::array::from_fn(|k| inputs[k].1);
     let row = plan.inner_len;
     let strides_in = plan.inner_strides;
-    if n < PAR_THRESHOLD || plan.rows == 1 && n < PAR_THRESHOLD * 2 {
-        let mut r = 0;
-        plan.for_rows(base, 0, plan.rows, |off| {
-            f(&mut out[r * row..(r + 1) * row], off, strides_in);
-            r += 1;
-        });
-    } else if plan.rows == 1 {
+    let parallel = !(n < PAR_THRESHOLD || plan.rows == 1 && n < PAR_THRESHOLD * 2);
+    if plan.rows == 1 {
         // One long row: split it into fixed chunks.
-        const CHUNK: usize = 1 << 14;
-        out.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let off: [usize; N] = std::array::from_fn(|k| base[k] + c * CHUNK * strides_in[k]);
-                f(chunk, off, strides_in);
-            });
+        let chunk = if parallel { 1 << 14 } else { n };
+        collect_chunks(n, chunk, parallel, |r, out| {
+            let off: [usize; N] = std::array::from_fn(|k| base[k] + r.start * strides_in[k]);
+            f(out, r.len(), off, strides_in);
+        })
     } else {
-        let rows_per_task = (PAR_THRESHOLD / 2 / row).max(1);
-        out.par_chunks_mut(rows_per_task * row)
-            .enumerate()
-            .for_each(|(t, chunk)| {
-                let start = t * rows_per_task;
-                let end = start + chunk.len() / row;
-                let mut r = 0;
-                plan.for_rows(base, start, end, |off| {
-                    f(&mut chunk[r * row..(r + 1) * row], off, strides_in);
-                    r += 1;
-                });
+        let rows_per_task = if parallel {
+            (PAR_THRESHOLD / 2 / row).max(1)
+        } else {
+            plan.rows
+        };
+        collect_chunks(n, rows_per_task * row, parallel, |r, out| {
+            plan.for_rows(base, r.start / row, r.end / row, |off| {
+                f(out, row, off, strides_in)
             });
+        })
     }
-    out
 }
 
 /// Copy a strided view into a packed row-major vector.
@@ -179,13 +176,11 @@ pub(crate) fn gather<T: Copy + Default + Send + Sync>(
     strides: &[usize],
     offset: usize,
 ) -> Vec<T> {
-    fill(shape, [(strides, offset)], |out, [o], [s]| {
+    fill(shape, [(strides, offset)], |out, n, [o], [s]| {
         if s == 1 {
-            out.copy_from_slice(&src[o..o + out.len()]);
+            out.extend(src[o..o + n].iter().copied());
         } else {
-            for (j, v) in out.iter_mut().enumerate() {
-                *v = src[o + j * s];
-            }
+            out.extend((0..n).map(|j| src[o + j * s]));
         }
     })
 }

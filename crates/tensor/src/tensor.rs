@@ -2,6 +2,7 @@
 
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Result, TensorError};
+use crate::kernels::split::collect_chunks;
 use crate::layout::{numel, Layout};
 use crate::storage::Storage;
 use crate::strided;
@@ -593,7 +594,7 @@ fn convert_slice<S: Element, D: Element>(s: &[S]) -> Vec<D> {
 
 /// [`map_float`] for compute-bound `f` (`exp` and what is built on it): a
 /// packed input is mapped by a loop compiled for the CPU's widest vectors
-/// (`kernels::simd`), in fixed chunks on rayon when large. Other layouts
+/// (`kernels::simd`), in fixed chunks over the pool when large. Other layouts
 /// take [`map_float`].
 pub(crate) fn map_float_heavy<T: Float, U: Element>(
     x: &Tensor,
@@ -620,34 +621,20 @@ pub(crate) fn map_float_heavy_with<T: Float, U: Element>(
     if src.len() < 64 {
         return map_float(x, op, f);
     }
-    let mut v = vec![U::default(); src.len()];
-    if src.len() < strided::PAR_THRESHOLD {
+    let parallel = src.len() >= strided::PAR_THRESHOLD;
+    let chunk = if parallel {
+        strided::MAP_CHUNK
+    } else {
+        src.len()
+    };
+    let v = collect_chunks(src.len(), chunk, parallel, |r, out| {
         simd_with(
             path,
             #[inline(always)]
-            || map_into(&mut v, src, &f),
-        );
-    } else {
-        use rayon::prelude::*;
-        const CHUNK: usize = 1 << 13;
-        v.par_chunks_mut(CHUNK)
-            .zip(src.par_chunks(CHUNK))
-            .for_each(|(d, xs)| {
-                simd_with(
-                    path,
-                    #[inline(always)]
-                    || map_into(d, xs, &f),
-                )
-            });
-    }
+            || out.extend(src[r].iter().map(|&a| f(a))),
+        )
+    });
     Ok(Tensor::from_vec_unchecked(v, l.shape()))
-}
-
-#[inline(always)]
-fn map_into<T: Copy, U>(dst: &mut [U], xs: &[T], f: &impl Fn(T) -> U) {
-    for (d, &a) in dst.iter_mut().zip(xs) {
-        *d = f(a);
-    }
 }
 
 /// Apply `f` to each element of a float tensor, producing a packed tensor of `U`.
@@ -675,30 +662,19 @@ pub(crate) fn map_float<T: Float, U: Element>(
                 l.shape(),
             ));
         }
-        let v: Vec<U> = {
-            use rayon::prelude::*;
-            let mut v = Vec::with_capacity(src.len());
-            src.par_iter()
-                .with_min_len(1 << 13)
-                .map(|&a| f(a))
-                .collect_into_vec(&mut v);
-            v
-        };
+        let v = collect_chunks(src.len(), strided::MAP_CHUNK, true, |r, out| {
+            out.extend(src[r].iter().map(|&a| f(a)))
+        });
         return Ok(Tensor::from_vec_unchecked(v, l.shape()));
     }
     let v = strided::fill(
         l.shape(),
         [(l.strides(), l.offset())],
-        |out: &mut [U], [o], [st]| {
+        |out, n, [o], [st]| {
             if st == 1 {
-                let n = out.len();
-                for (y, &a) in out.iter_mut().zip(&s[o..o + n]) {
-                    *y = f(a);
-                }
+                out.extend(s[o..o + n].iter().map(|&a| f(a)));
             } else {
-                for (j, y) in out.iter_mut().enumerate() {
-                    *y = f(s[o + j * st]);
-                }
+                out.extend((0..n).map(|j| f(s[o + j * st])));
             }
         },
     );

@@ -9,6 +9,7 @@
 pub mod gemm;
 pub mod peak;
 pub(crate) mod simd;
+pub(crate) mod split;
 
 pub use simd::vectorized;
 

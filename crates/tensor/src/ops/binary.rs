@@ -6,6 +6,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
+use crate::kernels::split::collect_chunks;
 use crate::layout::{broadcast_shapes, same_dims};
 use crate::strided;
 use crate::tensor::{any_dispatch, float_dispatch, map_float};
@@ -36,15 +37,11 @@ pub(crate) fn zip_map<T: Element, U: Element>(
     if let (Some(ra), Some(rb)) = (a.layout().contiguous_range(), b.layout().contiguous_range()) {
         let (xa, xb) = (&sa[ra], &sb[rb]);
         if n >= strided::PAR_THRESHOLD && xa.len() == n && xb.len() == n {
-            // Large and packed: write the output directly (no zero-fill);
-            // fixed minimum chunks keep the work split independent of threads.
-            use rayon::prelude::*;
-            let mut v = Vec::with_capacity(n);
-            xa.par_iter()
-                .zip(xb.par_iter())
-                .with_min_len(1 << 13)
-                .map(|(&p, &q)| f(p, q))
-                .collect_into_vec(&mut v);
+            // Large and packed: write the output directly (no zero-fill),
+            // in chunks over the pool.
+            let v = collect_chunks(n, strided::MAP_CHUNK, true, |r, out| {
+                out.extend(xa[r.clone()].iter().zip(&xb[r]).map(|(&p, &q)| f(p, q)))
+            });
             return Ok(Tensor::from_vec_unchecked(v, &shape));
         }
         if n < strided::PAR_THRESHOLD {
@@ -67,32 +64,22 @@ pub(crate) fn zip_map<T: Element, U: Element>(
     let v = strided::fill(
         &shape,
         [(la.strides(), la.offset()), (lb.strides(), lb.offset())],
-        |out: &mut [U], [oa, ob], [xa, xb]| {
-            let n = out.len();
-            match (xa, xb) {
-                (1, 1) => {
-                    for ((y, &p), &q) in out.iter_mut().zip(&sa[oa..oa + n]).zip(&sb[ob..ob + n]) {
-                        *y = f(p, q);
-                    }
-                }
-                (1, 0) => {
-                    let q = sb[ob];
-                    for (y, &p) in out.iter_mut().zip(&sa[oa..oa + n]) {
-                        *y = f(p, q);
-                    }
-                }
-                (0, 1) => {
-                    let p = sa[oa];
-                    for (y, &q) in out.iter_mut().zip(&sb[ob..ob + n]) {
-                        *y = f(p, q);
-                    }
-                }
-                _ => {
-                    for (j, y) in out.iter_mut().enumerate() {
-                        *y = f(sa[oa + j * xa], sb[ob + j * xb]);
-                    }
-                }
+        |out, n, [oa, ob], [xa, xb]| match (xa, xb) {
+            (1, 1) => out.extend(
+                sa[oa..oa + n]
+                    .iter()
+                    .zip(&sb[ob..ob + n])
+                    .map(|(&p, &q)| f(p, q)),
+            ),
+            (1, 0) => {
+                let q = sb[ob];
+                out.extend(sa[oa..oa + n].iter().map(|&p| f(p, q)));
             }
+            (0, 1) => {
+                let p = sa[oa];
+                out.extend(sb[ob..ob + n].iter().map(|&q| f(p, q)));
+            }
+            _ => out.extend((0..n).map(|j| f(sa[oa + j * xa], sb[ob + j * xb]))),
         },
     );
     Ok(Tensor::from_vec_unchecked(v, &shape))
@@ -238,10 +225,10 @@ impl Tensor {
             let v = strided::fill(
                 &shape,
                 [(lm.strides(), lm.offset()), (la.strides(), la.offset()), (lb.strides(), lb.offset())],
-                |out: &mut [T], [om, oa, ob], [xm, xa, xb]| {
-                    for (j, y) in out.iter_mut().enumerate() {
-                        *y = if sm[om + j * xm] { sa[oa + j * xa] } else { sb[ob + j * xb] };
-                    }
+                |out, n, [om, oa, ob], [xm, xa, xb]| {
+                    out.extend((0..n).map(|j| {
+                        if sm[om + j * xm] { sa[oa + j * xa] } else { sb[ob + j * xb] }
+                    }))
                 },
             );
             Ok(Tensor::from_vec_unchecked(v, &shape))

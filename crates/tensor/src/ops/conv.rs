@@ -7,11 +7,11 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
+use crate::kernels::split::for_each_chunk_mut;
 use crate::layout::buffer_len;
 use crate::strided::PAR_THRESHOLD;
 use crate::tensor::float_dispatch;
 use crate::Tensor;
-use rayon::prelude::*;
 
 /// Stride, zero-padding and dilation of a 2-D convolution, as `(height, width)` pairs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,7 +263,7 @@ impl Tensor {
             let plane = h * w;
             if block > 0 {
                 if v.len() >= PAR_THRESHOLD {
-                    v.par_chunks_mut(block).enumerate().for_each(|(p, out)| {
+                    for_each_chunk_mut(&mut v, block, |p, out| {
                         unfold_plane(&s[p * plane..(p + 1) * plane], out, g, pad)
                     });
                 } else {
@@ -341,7 +341,7 @@ impl Tensor {
             let mut v: Vec<T> = vec![T::ZERO; n * c * plane];
             if plane > 0 {
                 if s.len() >= PAR_THRESHOLD {
-                    v.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
+                    for_each_chunk_mut(&mut v, plane, |p, out| {
                         fold_plane(&s[p * block..(p + 1) * block], out, g)
                     });
                 } else {

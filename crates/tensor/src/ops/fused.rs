@@ -20,6 +20,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
+use crate::kernels::split::for_each_chunk_mut;
 use crate::layout::{broadcast_shapes, same_dims};
 use crate::ops::binary::zip_map;
 use crate::ops::unary::sigmoid;
@@ -166,15 +167,12 @@ fn add_assign_typed<T: Float>(a: &mut Tensor, b: &Tensor) -> Result<()> {
             *x += y;
         }
     } else {
-        use rayon::prelude::*;
         const CHUNK: usize = 1 << 14;
-        av.par_chunks_mut(CHUNK)
-            .zip(bv.par_chunks(CHUNK))
-            .for_each(|(xs, ys)| {
-                for (x, &y) in xs.iter_mut().zip(ys) {
-                    *x += y;
-                }
-            });
+        for_each_chunk_mut(av, CHUNK, |i, xs| {
+            for (x, &y) in xs.iter_mut().zip(&bv[i * CHUNK..]) {
+                *x += y;
+            }
+        });
     }
     Ok(())
 }

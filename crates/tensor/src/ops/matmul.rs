@@ -6,12 +6,12 @@
 
 use crate::dtype::Float;
 use crate::error::{Result, TensorError};
+use crate::kernels::split::for_each_chunk_mut;
 use crate::kernels::{MatMut, MatRef};
 use crate::layout::{broadcast_shapes, Layout};
 use crate::strided::Plan;
 use crate::tensor::float_dispatch;
 use crate::Tensor;
-use rayon::prelude::*;
 
 impl Tensor {
     /// Matrix product with numpy semantics.
@@ -232,9 +232,7 @@ fn matmul_typed<T: Float>(
     };
     let small = m * n * k < (1 << 18);
     if nb > 1 && small {
-        out.par_chunks_mut(m * n)
-            .zip(offs.par_iter())
-            .for_each(|(c, &o)| one(c, o));
+        for_each_chunk_mut(&mut out, m * n, |i, c| one(c, offs[i]));
     } else {
         for (c, &o) in out.chunks_mut(m * n).zip(&offs) {
             one(c, o);

@@ -11,11 +11,11 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
+use crate::kernels::split::{collect_chunks, for_each_chunk_mut};
 use crate::layout::{normalize_axis, Shape};
 use crate::strided::{self, Plan, PAR_THRESHOLD};
 use crate::tensor::float_dispatch;
 use crate::Tensor;
-use rayon::prelude::*;
 use smallvec::SmallVec;
 
 /// Elements per fixed reduction chunk.
@@ -126,7 +126,12 @@ where
     };
     let block = |o: usize, parallel: bool| -> U {
         let acc = if parallel && n_groups > 1 {
-            let parts: Vec<A> = (0..n_groups).into_par_iter().map(|g| group(o, g)).collect();
+            // A few groups per chunk; each group's value does not depend on
+            // the chunking, and they merge in order.
+            let per = n_groups.div_ceil(16);
+            let parts: Vec<A> = collect_chunks(n_groups, per, true, |r, out| {
+                out.extend(r.map(|g| group(o, g)))
+            });
             parts.into_iter().fold(init, &merge)
         } else {
             (0..n_groups).fold(init, |acc, g| merge(acc, group(o, g)))
@@ -164,9 +169,9 @@ where
                 offs.push(o + j * kplan.inner_strides[0]);
             }
         });
-        offs.par_chunks(per)
-            .flat_map_iter(|c| c.iter().map(|&o| block(o, false)).collect::<Vec<_>>())
-            .collect()
+        collect_chunks(n_out, per, true, |r, out| {
+            out.extend(offs[r].iter().map(|&o| block(o, false)))
+        })
     };
     debug_assert_eq!(v.len(), n_out);
     Ok(Tensor::from_vec_unchecked(v, &out_shape))
@@ -221,9 +226,7 @@ fn sum_leading<T: Float>(x: &Tensor, axes: &[usize], keepdim: bool) -> Result<Op
     } else {
         // Column blocks; a block's sums do not depend on how blocks are split.
         let per = (PAR_THRESHOLD / n_red).max(64).min(inner);
-        out.par_chunks_mut(per)
-            .enumerate()
-            .for_each(|(b, o)| columns(b * per, o));
+        for_each_chunk_mut(&mut out, per, |b, o| columns(b * per, o));
     }
     let out_shape = reduced_shape(shape, axes, keepdim);
     Ok(Some(Tensor::from_vec_unchecked(out, &out_shape)))
@@ -568,9 +571,9 @@ fn softmax_impl_with(
             };
             if src.len() >= PAR_THRESHOLD {
                 let task = n * (4096 / n).max(1);
-                out.par_chunks_mut(task)
-                    .zip(src.par_chunks(task))
-                    .for_each(|(d, s)| rows(d, s));
+                for_each_chunk_mut(&mut out, task, |i, d| {
+                    rows(d, &src[i * task..i * task + d.len()])
+                });
             } else {
                 rows(&mut out, src);
             }

@@ -1029,8 +1029,7 @@ fn gemm_blocked<T: Elem>(
         let chunk = tiles.div_ceil(parts) * unit;
         let parts = dim.div_ceil(chunk);
         let (a, b, cp_all) = (&a, &b, &cp);
-        use rayon::prelude::*;
-        (0..parts).into_par_iter().for_each(|t| {
+        par::for_each_chunk(parts, |t| {
             // Capture the whole `CPtr` (which is Sync), not its raw field.
             let cp = *cp_all;
             let lo = t * chunk;

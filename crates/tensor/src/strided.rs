@@ -170,17 +170,46 @@ where
 }
 
 /// Copy a strided view into a packed row-major vector.
-pub(crate) fn gather<T: Copy + Default + Send + Sync>(
+///
+/// A transposing copy (rows that step through memory by less than a row's
+/// own stride, `x.t().contiguous()`) goes tile by tile ([`Out::extend_tiled`]),
+/// in chunks of whole 16-row groups; anything else row by row ([`fill`]).
+pub(crate) fn gather<T: Copy + Send + Sync>(
     src: &[T],
     shape: &[usize],
     strides: &[usize],
     offset: usize,
 ) -> Vec<T> {
-    fill(shape, [(strides, offset)], |out, n, [o], [s]| {
-        if s == 1 {
-            out.extend(src[o..o + n].iter().copied());
-        } else {
-            out.extend((0..n).map(|j| src[o + j * s]));
+    let plan = Plan::new(shape, [strides]);
+    let (len, [cs]) = (plan.inner_len, plan.inner_strides);
+    match (plan.outer_shape.last(), plan.outer_strides[0].last()) {
+        (Some(&run), Some(&rs)) if run > 1 && rs > 0 && rs < cs && len > 1 => {
+            let n = plan.rows * len;
+            let parallel = n >= PAR_THRESHOLD;
+            let rows_per_task = if parallel {
+                (PAR_THRESHOLD / 2 / len).next_multiple_of(16)
+            } else {
+                plan.rows
+            };
+            collect_chunks(n, rows_per_task.max(1) * len, parallel, |r, out| {
+                // Rows `r0 .. r1`, as runs along the last outer axis (whose
+                // rows are `rs` apart).
+                let (mut r0, r1) = (r.start / len, r.end / len);
+                while r0 < r1 {
+                    let rows = (run - r0 % run).min(r1 - r0);
+                    let mut o = 0;
+                    plan.for_rows([offset], r0, r0 + 1, |[first]| o = first);
+                    out.extend_tiled(src, o, (rows, len), (rs, cs));
+                    r0 += rows;
+                }
+            })
         }
-    })
+        _ => fill(shape, [(strides, offset)], |out, n, [o], [s]| {
+            if s == 1 {
+                out.extend(src[o..o + n].iter().copied());
+            } else {
+                out.extend((0..n).map(|j| src[o + j * s]));
+            }
+        }),
+    }
 }

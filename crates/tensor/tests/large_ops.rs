@@ -77,6 +77,23 @@ fn strided_and_broadcast_fills_match_the_naive_loop() {
         let got = x.t().unwrap().contiguous().to_vec::<f64>().unwrap();
         let want: Vec<f64> = (0..C * R).map(|i| a[(i % R) * C + i / R]).collect();
         assert_eq!(got, want, "transpose");
+        // A permuted copy whose runs of rows (500) cross the chunks (448
+        // rows) and are not whole 16-row tiles.
+        let (d0, d1, d2) = (3, 37, 500);
+        let p = t64(&a[..d0 * d1 * d2], &[d0, d1, d2]);
+        let got = p
+            .permute(&[0, 2, 1])
+            .unwrap()
+            .contiguous()
+            .to_vec::<f64>()
+            .unwrap();
+        let want: Vec<f64> = (0..d0 * d2 * d1)
+            .map(|i| {
+                let (q, k, j) = (i / (d2 * d1), (i / d1) % d2, i % d1);
+                a[(q * d1 + j) * d2 + k]
+            })
+            .collect();
+        assert_eq!(got, want, "permute");
         // One long row of stride 2, split into chunks.
         let half = x.reshape(&[R * C / 2, 2]).unwrap().narrow(1, 1, 1).unwrap();
         let got = half.neg().unwrap().to_vec::<f64>().unwrap();

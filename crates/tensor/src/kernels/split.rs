@@ -61,6 +61,61 @@ impl<T> Out<'_, T> {
     }
 }
 
+impl<T: Copy> Out<'_, T> {
+    /// Appends `rows` rows of `len` elements, element `(b, j)` being
+    /// `src[base + b * rs + j * cs]`: what `extend`ing row after row would
+    /// write, but 16 x 16 tiles at a time, each read source-row by
+    /// source-row into a small stack tile and written out row by row. In a
+    /// transposed copy (`rs` small, `cs` large) a row-by-row walk touches a
+    /// new cache line for every element, and with a power-of-two `cs`
+    /// those lines compete for a few L1 sets; the tile uses each line whole.
+    ///
+    /// # Panics
+    /// If there is no room for `rows * len` elements or an index is out of
+    /// `src` (a bug in the caller, never input dependent).
+    pub(crate) fn extend_tiled(
+        &mut self,
+        src: &[T],
+        base: usize,
+        (rows, len): (usize, usize),
+        (rs, cs): (usize, usize),
+    ) {
+        const TB: usize = 16;
+        let total = rows * len;
+        let slots = &mut self.slots[self.written..self.written + total];
+        if total == 0 {
+            return;
+        }
+        let mut tile = [[src[base]; TB]; TB];
+        for b0 in (0..rows).step_by(TB) {
+            let nb = TB.min(rows - b0);
+            for j0 in (0..len).step_by(TB) {
+                let nj = TB.min(len - j0);
+                // `tile[j][b]`: element (b0 + b, j0 + j), read along b.
+                for (j, t) in tile.iter_mut().enumerate().take(nj) {
+                    let o = base + b0 * rs + (j0 + j) * cs;
+                    if rs == 1 {
+                        t[..nb].copy_from_slice(&src[o..o + nb]);
+                    } else {
+                        for (b, v) in t.iter_mut().enumerate().take(nb) {
+                            *v = src[o + b * rs];
+                        }
+                    }
+                }
+                for b in 0..nb {
+                    let row = &mut slots[(b0 + b) * len + j0..][..nj];
+                    for (slot, t) in row.iter_mut().zip(&tile) {
+                        slot.write(t[b]);
+                    }
+                }
+            }
+        }
+        // Every slot of the `total` was written above: rows `b0 .. b0 + nb`
+        // and columns `j0 .. j0 + nj` of each tile cover them all.
+        self.written += total;
+    }
+}
+
 /// Builds a vector of `n` elements in chunks of `chunk_len`: `f(range, out)`
 /// must [`Out::extend`] `out` with the elements at `range`, in order. With
 /// `parallel` the chunks are spread over the pool ([`for_each_chunk_mut`]),
@@ -143,6 +198,32 @@ mod tests {
             out.extend([99]); // no room left: ignored
         });
         assert_eq!(v, (0..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn extend_tiled_matches_extending_row_by_row() {
+        let src: Vec<u32> = (0..5000).collect();
+        for (rows, len) in [(1, 1), (3, 40), (16, 16), (17, 33), (40, 3), (0, 5)] {
+            for (rs, cs) in [(1, 41), (2, 100), (41, 1), (0, 7)] {
+                let base = 3;
+                let src = &src;
+                let want: Vec<u32> = (0..rows)
+                    .flat_map(|b| (0..len).map(move |j| src[base + b * rs + j * cs]))
+                    .collect();
+                let src = &src[..];
+                let got = collect_chunks(rows * len + 2, usize::MAX, false, |_, out| {
+                    out.extend([7]);
+                    out.extend_tiled(src, base, (rows, len), (rs, cs));
+                    out.extend([8]);
+                });
+                assert_eq!(
+                    &got[1..got.len() - 1],
+                    &want[..],
+                    "{rows}x{len} ({rs}, {cs})"
+                );
+                assert_eq!((got[0], got[got.len() - 1]), (7, 8));
+            }
+        }
     }
 
     #[test]

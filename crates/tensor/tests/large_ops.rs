@@ -73,10 +73,14 @@ fn strided_and_broadcast_fills_match_the_naive_loop() {
         let got = x.add(&t64(&row, &[C])).unwrap().to_vec::<f64>().unwrap();
         let want: Vec<f64> = (0..R * C).map(|i| a[i] + row[i % C]).collect();
         assert_eq!(got, want, "add broadcast");
-        // A transposed copy (rows of stride C).
+        // A transposed copy (rows of stride C), in both float types (each
+        // has its own transposing gather).
         let got = x.t().unwrap().contiguous().to_vec::<f64>().unwrap();
         let want: Vec<f64> = (0..C * R).map(|i| a[(i % R) * C + i / R]).collect();
         assert_eq!(got, want, "transpose");
+        let got = t32(&a, &[R, C]).t().unwrap().contiguous();
+        let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+        assert_eq!(got.to_vec::<f32>().unwrap(), want, "transpose f32");
         // A permuted copy whose runs of rows (500) cross the chunks (448
         // rows) and are not whole 16-row tiles.
         let (d0, d1, d2) = (3, 37, 500);

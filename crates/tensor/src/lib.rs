@@ -37,8 +37,8 @@
 //! ## Threads and determinism
 //! Large elementwise ops and reductions are split over the current rayon
 //! pool above a size threshold ([`PAR_THRESHOLD`] elements), with the
-//! calling thread taking part (it never sleeps waiting for the pool, even
-//! when it is outside it). Reductions use a fixed chunking, so results are
+//! calling thread taking part rather than waiting for the pool (even when
+//! it is outside it). Reductions use a fixed chunking, so results are
 //! bit-identical whatever the number of threads.
 
 pub mod display;

@@ -126,8 +126,9 @@ impl<const N: usize> Plan<N> {
 ///
 /// `f(out, len, in_offsets, in_strides)` writes `len` elements to `out`
 /// ([`Out::extend`]): element `j` comes from the inputs at
-/// `in_offsets[k] + j * in_strides[k]`. It is called once per row, in
-/// order, or once per fixed chunk of a single long row. The output is
+/// `in_offsets[k] + j * in_strides[k]`. It is called once per row (in order
+/// within a chunk of rows; chunks may run on different threads), or once
+/// per fixed chunk of a single long row. The output is
 /// written once, never zero-filled first.
 pub(crate) fn fill<T, const N: usize, F>(
     shape: &[usize],
@@ -173,7 +174,8 @@ where
 ///
 /// A transposing copy (rows that step through memory by less than a row's
 /// own stride, `x.t().contiguous()`) goes tile by tile ([`Out::extend_tiled`]),
-/// in chunks of whole 16-row groups; anything else row by row ([`fill`]).
+/// in chunks of whole 16-row groups (a tile stops early where a run of
+/// adjacent rows ends); anything else row by row ([`fill`]).
 pub(crate) fn gather<T: Copy + Send + Sync>(
     src: &[T],
     shape: &[usize],
@@ -187,11 +189,11 @@ pub(crate) fn gather<T: Copy + Send + Sync>(
             let n = plan.rows * len;
             let parallel = n >= PAR_THRESHOLD;
             let rows_per_task = if parallel {
-                (PAR_THRESHOLD / 2 / len).next_multiple_of(16)
+                (PAR_THRESHOLD / 2 / len).max(1).next_multiple_of(16)
             } else {
                 plan.rows
             };
-            collect_chunks(n, rows_per_task.max(1) * len, parallel, |r, out| {
+            collect_chunks(n, rows_per_task * len, parallel, |r, out| {
                 // Rows `r0 .. r1`, as runs along the last outer axis (whose
                 // rows are `rs` apart).
                 let (mut r0, r1) = (r.start / len, r.end / len);

@@ -98,6 +98,15 @@ fn strided_and_broadcast_fills_match_the_naive_loop() {
             })
             .collect();
         assert_eq!(got, want, "permute");
+        // Output rows longer than a chunk's usual share (17,000 > 2^14
+        // elements).
+        let (rows, cols) = (17_000, 4);
+        let q = t64(&a[..rows * cols], &[rows, cols]);
+        let got = q.t().unwrap().contiguous().to_vec::<f64>().unwrap();
+        let want: Vec<f64> = (0..cols * rows)
+            .map(|i| a[(i % rows) * cols + i / rows])
+            .collect();
+        assert_eq!(got, want, "long transposed rows");
         // One long row of stride 2, split into chunks.
         let half = x.reshape(&[R * C / 2, 2]).unwrap().narrow(1, 1, 1).unwrap();
         let got = half.neg().unwrap().to_vec::<f64>().unwrap();

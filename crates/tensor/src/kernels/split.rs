@@ -1,15 +1,19 @@
 //! Elementwise work split over the pool the way threaded products are
-//! ([`for_each_chunk`]): the calling thread takes part and never sleeps
-//! waiting for a helper, which matters most on a thread outside the pool
-//! (a program's `main`), where a rayon parallel iterator would park the
-//! caller until the pool's threads finish.
+//! ([`for_each_chunk`]): the calling thread works on the chunks itself
+//! rather than waiting for the pool to do them, which matters most on a
+//! thread outside the pool (a program's `main`), where a rayon parallel
+//! iterator parks the caller until the pool's threads have done all the
+//! work. (Such a caller still waits at the end for the helper jobs to
+//! return, which is short when there is nothing left for them.) As after
+//! a threaded product, the other threads then linger (spin) for a while.
 //!
 //! [`collect_chunks`] builds a fresh output without first zero-filling it:
 //! each chunk is written once, front to back, through [`Out`]. A zeroed
 //! output costs a pass over memory, and when another thread then writes
 //! the chunk, every cache line the zeroing left in the caller's cache must
 //! move across: a 64K-element map took 20 us that way against 5 us
-//! written once (two threads, `probe-elem` in session 9's notes).
+//! written once (two threads, a throw-away probe, 2026-11-29; the
+//! `elementwise` bench's figures are in docs/kernels.md).
 
 use super::gemm::for_each_chunk;
 use std::mem::MaybeUninit;

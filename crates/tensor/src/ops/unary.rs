@@ -183,7 +183,7 @@ pub(crate) mod tests {
         use crate::dtype::Float;
         use crate::kernels::{supported_paths, KernelPath};
         use crate::tensor::map_float_heavy_with;
-        // 61: the plain path; 1000: one vector loop; 40_000: rayon chunks.
+        // 61: the plain path; 1000: one vector loop; 40_000: chunks over the pool.
         for n in [61, 1000, 40_000] {
             let x = Tensor::from_vec(awkward_f32(n), &[n]).unwrap();
             let run = |path: KernelPath| -> Vec<Vec<u32>> {

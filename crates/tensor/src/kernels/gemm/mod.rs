@@ -26,7 +26,7 @@
 //! per process ([`kernel_path`]): AVX-512F, AVX2 + FMA or portable Rust; the
 //! environment variable `HEFT_KERNEL=scalar|avx2|avx512` overrides the choice.
 //!
-//! Large products are split over rayon threads along M or N only — never K —
+//! Large products are split over the rayon pool's threads along M or N only — never K —
 //! so every element of C is summed in the same order whatever the number of
 //! threads, and results are bit-identical across thread counts. Medium ones
 //! (the whole operand every chunk needs packs into at most

@@ -295,9 +295,11 @@ pub(super) fn gemm_dynamic<T: Elem>(
 /// threads, the calling thread included, the way threaded products share
 /// their chunks: each thread takes its own contiguous range of chunk
 /// indices first, then the last unclaimed ones of the others, so a helper
-/// that starts late just runs fewer; the caller never blocks waiting for a
-/// helper to wake, and afterwards the helpers linger (spin) for the next
-/// product. Which thread ran which chunk varies; what `f(i)` computes must
+/// that starts late just runs fewer, and the caller does not wait for a
+/// helper to wake before work starts. (Called from outside the pool, it
+/// does wait at the end for the helper jobs to be picked up and return,
+/// with no chunks left for them.) Afterwards the helpers linger (spin) for
+/// the next product. Which thread ran which chunk varies; what `f(i)` computes must
 /// not depend on it.
 ///
 /// ```
@@ -460,8 +462,10 @@ fn dynamic_direct_a<T: Elem>(
 /// soon sleeps, and waking it costs more on the 2-vCPU virtual machine than
 /// its share of the next product: profiled, the helper ran 8% of a step's
 /// microkernel work and started each product ~30 us late. So after each
-/// threaded product the other threads spin for this long, running any rayon
-/// work that appears (the next product's chunks). OpenMP runtimes do the
+/// threaded product (and any other work split by [`for_each_chunk`]: large
+/// elementwise ops, reductions, the optimizer's update) the other threads
+/// spin for this long, running any rayon work that appears (the next
+/// product's chunks). OpenMP runtimes do the
 /// same, for longer (`GOMP_SPINCOUNT`, `OMP_WAIT_POLICY`).
 const LINGER_US_DEFAULT: u64 = 1000;
 

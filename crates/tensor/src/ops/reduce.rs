@@ -558,26 +558,21 @@ fn softmax_impl_with(
         let xp = x.permute(&perm)?.contiguous();
         let n = x.shape()[a];
         let src = xp.as_slice::<T>()?;
-        let mut out = vec![T::ZERO; src.len()];
-        if n > 0 {
-            // Rows are independent: tasks of whole rows (about 4K
-            // elements each), each loop compiled for the CPU's vectors.
-            let rows = |d: &mut [T], s: &[T]| {
-                simd_with(path, #[inline(always)] || {
-                    for (dst, row) in d.chunks_mut(n).zip(s.chunks(n)) {
-                        softmax_row(dst, row, log);
-                    }
-                })
-            };
-            if src.len() >= PAR_THRESHOLD {
-                let task = n * (4096 / n).max(1);
-                for_each_chunk_mut(&mut out, task, |i, d| {
-                    rows(d, &src[i * task..i * task + d.len()])
-                });
-            } else {
-                rows(&mut out, src);
-            }
-        }
+        // Rows are independent: tasks of whole rows (about 4K elements
+        // each), each loop compiled for the CPU's vectors. A row is worked
+        // in a one-row scratch (softmax re-reads what it wrote) and then
+        // appended to the output, which is written once, never zero-filled.
+        let parallel = src.len() >= PAR_THRESHOLD;
+        let task = if parallel { n.max(1) * (4096 / n.max(1)).max(1) } else { src.len() };
+        let out = collect_chunks(src.len(), task, parallel, |r, out| {
+            let mut buf = vec![T::ZERO; n];
+            simd_with(path, #[inline(always)] || {
+                for row in src[r].chunks(n) {
+                    softmax_row(&mut buf, row, log);
+                    out.extend(buf.iter().copied());
+                }
+            })
+        });
         let y = Tensor::from_vec_unchecked(out, xp.shape());
         // Undo the permutation.
         let mut inv = vec![0usize; nd];

@@ -7,7 +7,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use heft_tensor::{DType, Tensor};
+use heft_tensor::{Conv2dParams, DType, Tensor};
 use rand::SeedableRng;
 
 fn bench(c: &mut Criterion) {
@@ -34,6 +34,20 @@ fn bench(c: &mut Criterion) {
         // A broadcast operand: the strided (row by row) path.
         g.throughput(Throughput::Bytes(2 * bytes));
         g.bench_function("add_row", |bch| bch.iter(|| m.add(&row).unwrap()));
+        if n <= 1 << 16 {
+            // im2col for a 3x3 convolution (padding 1) of 64x64 images:
+            // writes nine times what it reads.
+            let img = a.reshape(&[n / 4096, 1, 64, 64]).unwrap();
+            let p = Conv2dParams {
+                stride: (1, 1),
+                padding: (1, 1),
+                dilation: (1, 1),
+            };
+            g.throughput(Throughput::Bytes(10 * bytes));
+            g.bench_function("unfold_3x3", |bch| {
+                bch.iter(|| img.unfold2d((3, 3), p, 0.0).unwrap())
+            });
+        }
         g.finish();
     }
 }

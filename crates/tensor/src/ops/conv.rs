@@ -7,7 +7,7 @@
 
 use crate::dtype::{Element, Float};
 use crate::error::{Result, TensorError};
-use crate::kernels::split::for_each_chunk_mut;
+use crate::kernels::split::{collect_chunks, for_each_chunk_mut, Out};
 use crate::layout::buffer_len;
 use crate::strided::PAR_THRESHOLD;
 use crate::tensor::float_dispatch;
@@ -146,34 +146,30 @@ struct Geo {
 }
 
 /// im2col of one `[H, W]` plane into its `[kh*kw, L]` block.
-fn unfold_plane<T: Float>(x: &[T], out: &mut [T], g: Geo, pad: T) {
-    let l = g.oh * g.ow;
+fn unfold_plane<T: Float>(x: &[T], out: &mut Out<'_, T>, g: Geo, pad: T) {
     let (sh, sw) = g.p.stride;
     let (ph, pw) = g.p.padding;
     let (dh, dw) = g.p.dilation;
+    let pads = |k: usize| std::iter::repeat_n(pad, k);
     for i in 0..g.kh {
         let (ylo, yhi) = valid_range(g.h, g.oh, sh, ph, i * dh);
         for j in 0..g.kw {
-            let row = &mut out[(i * g.kw + j) * l..(i * g.kw + j + 1) * l];
             let (xlo, xhi) = valid_range(g.w, g.ow, sw, pw, j * dw);
             for oy in 0..g.oh {
-                let dst = &mut row[oy * g.ow..(oy + 1) * g.ow];
                 if oy < ylo || oy >= yhi || xlo >= xhi {
-                    dst.fill(pad);
+                    out.extend(pads(g.ow));
                     continue;
                 }
                 let iy = oy * sh + i * dh - ph;
                 let src = &x[iy * g.w..(iy + 1) * g.w];
-                dst[..xlo].fill(pad);
-                dst[xhi..].fill(pad);
                 let ix0 = xlo * sw + j * dw - pw;
+                out.extend(pads(xlo));
                 if sw == 1 {
-                    dst[xlo..xhi].copy_from_slice(&src[ix0..ix0 + (xhi - xlo)]);
+                    out.extend(src[ix0..ix0 + (xhi - xlo)].iter().copied());
                 } else {
-                    for (k, y) in dst[xlo..xhi].iter_mut().enumerate() {
-                        *y = src[ix0 + k * sw];
-                    }
+                    out.extend((0..xhi - xlo).map(|k| src[ix0 + k * sw]));
                 }
+                out.extend(pads(g.ow - xhi));
             }
         }
     }
@@ -259,19 +255,13 @@ impl Tensor {
         float_dispatch!(op, self.dtype(), T => {
             let s = x.as_slice::<T>()?;
             let pad = T::from_f64(pad_value);
-            let mut v: Vec<T> = vec![T::ZERO; n * c * block];
             let plane = h * w;
-            if block > 0 {
-                if v.len() >= PAR_THRESHOLD {
-                    for_each_chunk_mut(&mut v, block, |p, out| {
-                        unfold_plane(&s[p * plane..(p + 1) * plane], out, g, pad)
-                    });
-                } else {
-                    for (p, out) in v.chunks_mut(block).enumerate() {
-                        unfold_plane(&s[p * plane..(p + 1) * plane], out, g, pad);
-                    }
-                }
-            }
+            // One plane's block per chunk, written once (no zero-fill).
+            let total = n * c * block;
+            let v: Vec<T> = collect_chunks(total, block, total >= PAR_THRESHOLD, |r, out| {
+                let p = r.start / block.max(1);
+                unfold_plane(&s[p * plane..(p + 1) * plane], out, g, pad)
+            });
             Ok(Tensor::from_vec_unchecked(v, &[n, c * k, oh * ow]))
         })
     }

@@ -1,7 +1,8 @@
 //! Reduction throughput in GB/s (bytes read), against two baselines of the
 //! same size measured in the same run: a `memcpy` (read + write, so its
 //! GB/s counts the bytes read once) and a plain read loop (a scalar max fold).
-//! `cargo bench -p heft-benches --bench reduce`
+//! `cargo bench -p heft-benches --bench reduce`; the group `softmax_64x10`
+//! times a softmax over short rows (a classifier's logits).
 
 // `criterion_group!` generates an undocumented function.
 #![allow(missing_docs)]
@@ -31,6 +32,16 @@ fn bench(c: &mut Criterion) {
         g.bench_function("softmax_rows", |bch| bch.iter(|| m.softmax(-1).unwrap()));
         g.finish();
     }
+    // Short rows: the logits of a 10-class classifier at batch 64, as in
+    // the training step's loss.
+    let logits = Tensor::randn(&[64, 10], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let mut g = c.benchmark_group("softmax_64x10");
+    g.throughput(Throughput::Bytes(64 * 10 * 4));
+    g.bench_function("softmax", |bch| bch.iter(|| logits.softmax(-1).unwrap()));
+    g.bench_function("log_softmax", |bch| {
+        bch.iter(|| logits.log_softmax(-1).unwrap())
+    });
+    g.finish();
 }
 
 criterion_group! {

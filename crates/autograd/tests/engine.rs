@@ -317,3 +317,88 @@ fn add_and_sub_give_gradients_only_to_tracked_operands() {
     );
     assert!(g.get(&c).is_none());
 }
+
+/// Small integers (exact in f32, as are the sums below) from a seed.
+fn ints(len: usize, seed: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * 7 + seed * 13) % 5) as f32 - 2.0)
+        .collect()
+}
+
+#[test]
+fn matmul_gradients_are_the_same_joined_on_threads_or_recorded() {
+    // Without create_graph, dA and dB of a product large enough are
+    // computed side by side (`kernels::join`); with it, by recorded ops one
+    // after the other. Both must give the exact sums (integer data), in
+    // pools of 1-3 threads and outside any pool. Shapes: x w (NN), a Linear
+    // layer's bias + x w^T (addmm, dW in w's storage order), and a batched
+    // left operand (folded for dA, batched and summed back for dB).
+    let (m, k, n) = (64, 256, 256); // m k n = 4.2M multiply-adds: joined
+    let xv = ints(2 * m * k, 1);
+    let wv = ints(k * n, 2);
+    let gv = ints(2 * m * n, 3);
+    let run = |case: usize, create_graph: bool| -> (Vec<f32>, Vec<f32>) {
+        let tape = Tape::new();
+        let (x, y, w) = match case {
+            0 => {
+                let x = tape.leaf(Tensor::from_vec(xv[..m * k].to_vec(), &[m, k]).unwrap());
+                let w = tape.leaf(Tensor::from_vec(wv.clone(), &[k, n]).unwrap());
+                (x.clone(), x.matmul(&w).unwrap(), w)
+            }
+            1 => {
+                let x = tape.leaf(Tensor::from_vec(xv[..m * k].to_vec(), &[m, k]).unwrap());
+                let w = tape.leaf(Tensor::from_vec(wv.clone(), &[n, k]).unwrap());
+                let bias = tape.leaf(Tensor::from_vec(vec![0.5f32; n], &[n]).unwrap());
+                (x.clone(), bias.addmm(&x, &w.t().unwrap()).unwrap(), w)
+            }
+            _ => {
+                let x = tape.leaf(Tensor::from_vec(xv.clone(), &[2, m, k]).unwrap());
+                let w = tape.leaf(Tensor::from_vec(wv.clone(), &[k, n]).unwrap());
+                (x.clone(), x.matmul(&w).unwrap(), w)
+            }
+        };
+        let seed = Tensor::from_vec(gv[..y.value().numel()].to_vec(), y.shape()).unwrap();
+        let opts = BackwardOptions {
+            create_graph,
+            retain_graph: false,
+        };
+        let g = tape.backward_opts(&y, Some(&seed), opts).unwrap();
+        let gx = g.get(&x).unwrap().to_vec::<f32>().unwrap();
+        let gw = g.get(&w).unwrap();
+        assert!(gw.is_contiguous(), "case {case}: dW in w's storage order");
+        (gx, gw.to_vec::<f32>().unwrap())
+    };
+    for case in 0..3 {
+        let batches = if case == 2 { 2 } else { 1 };
+        // The exact sums, in the storage order of x and w.
+        let w_at = |i: usize, o: usize| match case {
+            1 => wv[o * k + i],
+            _ => wv[i * n + o],
+        };
+        let mut ex = vec![0f32; batches * m * k];
+        let mut ew = vec![0f32; k * n];
+        for bt in 0..batches {
+            for r in 0..m {
+                for i in 0..k {
+                    for o in 0..n {
+                        let g = gv[(bt * m + r) * n + o];
+                        ex[(bt * m + r) * k + i] += g * w_at(i, o);
+                        let wi = if case == 1 { o * k + i } else { i * n + o };
+                        ew[wi] += g * xv[(bt * m + r) * k + i];
+                    }
+                }
+            }
+        }
+        let recorded = run(case, true);
+        assert_eq!(recorded, (ex.clone(), ew.clone()), "case {case}, recorded");
+        assert_eq!(run(case, false), recorded, "case {case}, outside a pool");
+        for threads in 1..=3 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let joined = pool.install(|| run(case, false));
+            assert_eq!(joined, recorded, "case {case}, {threads} threads");
+        }
+    }
+}

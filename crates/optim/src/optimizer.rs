@@ -161,7 +161,7 @@ fn update_split<R: Rule, T: Float>(
             rule.kind()
         )));
     }
-    let threads = rayon::current_num_threads();
+    let threads = heft_tensor::kernels::threads();
     if threads == 1 || n < PAR_MIN_ELEMS {
         return update_vectorized(rule, h, step, p, g, &mut slices);
     }

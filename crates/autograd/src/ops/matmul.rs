@@ -58,7 +58,7 @@ impl Var {
             || {
                 let (a, b) = (self.clone(), rhs.clone());
                 move |c| {
-                    let (ga, gb) = matmul_vjp(c.grad, &a, &b)?;
+                    let (ga, gb) = matmul_vjp(c.grad, &a, &b, c.create_graph)?;
                     Ok(smallvec![ga, gb])
                 }
             },
@@ -80,7 +80,7 @@ impl Var {
                 let t_add = self.is_tracked();
                 let (a, b) = (a.clone(), b.clone());
                 move |c| {
-                    let (ga, gb) = matmul_vjp(c.grad, &a, &b)?;
+                    let (ga, gb) = matmul_vjp(c.grad, &a, &b, c.create_graph)?;
                     Ok(smallvec![t_add.then(|| c.grad.clone()), ga, gb])
                 }
             },
@@ -90,15 +90,39 @@ impl Var {
 
 /// `(dA, dB)` of `C = A B` for 2-D or batched operands, `None` for an
 /// untracked operand.
-fn matmul_vjp(g: &Var, a: &Var, b: &Var) -> Result<(Option<Var>, Option<Var>)> {
+///
+/// When both are needed and the walk is not recorded, the two products are
+/// independent tensor products: they run side by side
+/// ([`kernels::join`](heft_tensor::kernels::join)), one per thread on a pool
+/// of two, rather than each split over the pool in turn. Same products,
+/// same bits (the kernels give the same bits whatever the thread count).
+fn matmul_vjp(g: &Var, a: &Var, b: &Var, create_graph: bool) -> Result<(Option<Var>, Option<Var>)> {
+    if !create_graph && a.is_tracked() && b.is_tracked() {
+        let (gv, av, bv) = (g.value(), a.value(), b.value());
+        // Each product has the forward's m n k multiply-adds.
+        let k = av.shape().last().copied().unwrap_or(1);
+        let b_transposed = transposed_2d(bv)?;
+        let (ga, gb) = heft_tensor::kernels::join(
+            gv.numel().saturating_mul(k),
+            || gv.matmul(&bv.t()?),
+            || {
+                // As below: dB in B's own storage order.
+                if b_transposed {
+                    gv.t()?.matmul(av)?.t()
+                } else {
+                    av.t()?.matmul(gv)
+                }
+            },
+        );
+        return Ok((Some(Var::constant(ga?)), Some(Var::constant(gb?))));
+    }
     let ga = if a.is_tracked() {
         Some(g.matmul(&b.t()?)?)
     } else {
         None
     };
     let gb = if b.is_tracked() {
-        let bv = b.value();
-        if bv.ndim() == 2 && !bv.is_contiguous() && bv.t()?.is_contiguous() {
+        if transposed_2d(b.value())? {
             // B is a transposed view of a contiguous matrix (e.g. a Linear
             // weight used as `w.t()`): compute `(dC^T A)^T`, a view whose
             // storage is row-major in B's own order, so the gradient that
@@ -112,4 +136,10 @@ fn matmul_vjp(g: &Var, a: &Var, b: &Var) -> Result<(Option<Var>, Option<Var>)> {
         None
     };
     Ok((ga, gb))
+}
+
+/// Whether `b` is a 2-D transposed view of a contiguous matrix (a Linear
+/// weight used as `w.t()`).
+fn transposed_2d(b: &heft_tensor::Tensor) -> Result<bool> {
+    Ok(b.ndim() == 2 && !b.is_contiguous() && b.t()?.is_contiguous())
 }

@@ -7,10 +7,12 @@
 //! is always compiled and used by the tests.
 
 pub mod gemm;
+mod join;
 pub mod peak;
 pub(crate) mod simd;
 pub(crate) mod split;
 
+pub use join::{join, threads};
 pub use simd::vectorized;
 
 pub use gemm::{

@@ -29,7 +29,7 @@ pub(crate) fn for_each_chunk_mut<T: Send>(
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let chunk_len = chunk_len.max(1);
-    if out.len() <= chunk_len || rayon::current_num_threads() == 1 {
+    if out.len() <= chunk_len || super::threads() == 1 {
         for (i, c) in out.chunks_mut(chunk_len).enumerate() {
             f(i, c);
         }

@@ -47,6 +47,7 @@ use super::{MatMut, MatRef};
 mod ukr_macro;
 mod pack;
 mod par;
+pub(crate) use par::helpers_awake;
 pub use par::{for_each_chunk, stop_lingering};
 mod portable;
 mod small;
@@ -1007,7 +1008,7 @@ fn gemm_blocked<T: Elem>(
 ) {
     let kern = T::kernel(path);
     let mnk = m.saturating_mul(n).saturating_mul(k);
-    let threads = rayon::current_num_threads();
+    let threads = crate::kernels::threads();
     let parallel = threads > 1
         && (mnk >= PAR_MIN_MNK
             || (mnk >= PAR_AWAKE_MIN_MNK && par::helpers_awake())

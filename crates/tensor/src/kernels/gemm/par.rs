@@ -292,7 +292,9 @@ pub(super) fn gemm_dynamic<T: Elem>(
 }
 
 /// Runs `f(i)` once for every `i < chunks` on the current rayon pool's
-/// threads, the calling thread included, the way threaded products share
+/// threads ([`threads`](crate::kernels::threads) of them: fewer inside a
+/// half of a [`join`](crate::kernels::join)), the calling thread included,
+/// the way threaded products share
 /// their chunks: each thread takes its own contiguous range of chunk
 /// indices first, then the last unclaimed ones of the others, so a helper
 /// that starts late just runs fewer, and the caller does not wait for a
@@ -311,7 +313,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
 /// assert!(sums.iter().enumerate().all(|(i, s)| s.load(Ordering::Relaxed) == i * 10));
 /// ```
 pub fn for_each_chunk(chunks: usize, f: impl Fn(usize) + Sync) {
-    let threads = rayon::current_num_threads().min(chunks);
+    let threads = crate::kernels::threads().min(chunks);
     if threads <= 1 {
         (0..chunks).for_each(f);
         return;
@@ -497,7 +499,7 @@ pub fn stop_lingering() {
 
 /// Whether helpers are still spinning after an earlier threaded product, so
 /// a product starting now gets a helper without waking one.
-pub(super) fn helpers_awake() -> bool {
+pub(crate) fn helpers_awake() -> bool {
     LINGER.others_spinning(LINGER.lingerers.load(Ordering::Relaxed))
 }
 

@@ -140,7 +140,19 @@ fn k_blocks<T>(kern: &Kernel<T>, k: usize) -> (usize, usize) {
     (kb, k.div_ceil(kb))
 }
 
-/// The plan for `m x n x k` on `threads` threads: split the larger of M and N.
+/// The plan for `m x n x k` on `threads` threads: split the larger of M and N,
+/// or M when a packed A has rows enough and B is small (see `rows_first`).
+///
+/// Rows first was measured on the benchmark MLP's weight gradient
+/// (256x784x64 TN, two threads): `mlp-step-profile 3000 2`, eight
+/// interleaved rounds, 2026-11-29 20:43, step 360.0 -> 336.2 us; the
+/// optimizer's update in the step 32 -> 23 us (its chunks of the gradient
+/// were half written by the other core). Alone, `gemm-probe --threads 2`,
+/// four rounds (GFLOP/s, slow spell): 256x784x64 TN 187 -> 196,
+/// 256x512x128 TN 183 -> 204, 512x784x64 TN 194 -> 200. With a row-major
+/// A (read in place, and B in place when row-major) splitting N packs
+/// nothing whole, and rows first was 4 % slower (256x784x64 NN and NT), so
+/// those keep the larger dimension.
 pub(super) fn plan<T>(
     kern: &Kernel<T>,
     (m, n, k): (usize, usize, usize),
@@ -149,7 +161,16 @@ pub(super) fn plan<T>(
 ) -> Plan {
     let (mr, nr) = (kern.mr, kern.nr);
     let (kb, kc_max) = k_blocks(kern, k);
-    let split_n = n >= m;
+    // Rows first when A is packed anyway, M has tiles enough for even
+    // chunks and all of B is small: each thread then writes one contiguous
+    // block of C's rows, the block that later splits of that buffer (the
+    // optimizer's update, elementwise ops: contiguous ranges, the caller's
+    // first) hand to the same thread, so it is still in that core's cache.
+    // A weight gradient `dY^T X` is such a product.
+    let rows_first = !a_row_major
+        && m.div_ceil(mr) >= 2 * threads * CHUNKS_PER_THREAD
+        && kb * kc_max * n.div_ceil(nr) * nr <= super::DYNAMIC_MAX_WHOLE;
+    let split_n = n >= m && !rows_first;
     // Reading A in place: over N, each thread would pack all of A, so the
     // gather saved is per thread; over M, each row of A is gathered once in
     // all, as on one thread.
@@ -763,13 +784,14 @@ mod tests {
 
     // Odd sizes: split along N and along M, one K block and several
     // (uneven) ones, fewer tiles than the chunk target, edge tiles everywhere.
-    const SHAPES: [(usize, usize, usize); 6] = [
+    const SHAPES: [(usize, usize, usize); 7] = [
         (5, 37, 3),
         (19, 70, 300),
         (71, 33, 9),
         (45, 101, 517),
         (130, 17, 260),
         (3, 3, 1),
+        (230, 260, 40),
     ];
     const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
 
@@ -977,6 +999,31 @@ mod tests {
             }
         });
         assert!(counts.iter().all(|x| x.load(Ordering::Relaxed) == 1));
+    }
+
+    #[test]
+    fn a_weight_gradient_is_split_by_rows() {
+        // dW = dY^T X (A packed) at the benchmark MLP's first layer: rows;
+        // the same shape with a row-major A, or too few rows: columns.
+        use super::super::Elem;
+        for path in supported_paths() {
+            let kern = f32::kernel(path);
+            let p = super::plan(kern, (256, 784, 64), false, 2);
+            assert!(!p.split_n, "{path:?}: {p:?}");
+            assert!(
+                super::plan(kern, (256, 784, 64), true, 2).split_n,
+                "{path:?}"
+            );
+            assert!(
+                super::plan(kern, (16, 784, 64), false, 2).split_n,
+                "{path:?}"
+            );
+            // All of B too large to pack per thread: columns.
+            assert!(
+                super::plan(kern, (256, 4096, 512), false, 2).split_n,
+                "{path:?}"
+            );
+        }
     }
 
     #[test]

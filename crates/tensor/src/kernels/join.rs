@@ -59,8 +59,9 @@ fn with_budget<R>(budget: usize, f: impl FnOnce() -> R) -> R {
 
 /// Work (multiply-adds or elements, per piece) from which [`join`] hands
 /// one piece to another thread while the pool's helpers are still awake
-/// after earlier threaded work: about a microsecond of one-thread work, a
-/// few times what handing a job to a spinning thread costs.
+/// after earlier threaded work: one or two microseconds of one-thread GEMM
+/// work (more for elementwise pieces), several times what handing a job to
+/// a spinning thread costs.
 const JOIN_AWAKE_MIN: usize = 1 << 17;
 /// Work from which [`join`] hands a piece over even if the helpers have to
 /// be woken (the wake-up costs the caller ~8 us on the 2-vCPU machine the

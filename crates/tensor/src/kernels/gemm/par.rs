@@ -149,7 +149,8 @@ fn k_blocks<T>(kern: &Kernel<T>, k: usize) -> (usize, usize) {
 /// optimizer's update in the step 32 -> 23 us (its chunks of the gradient
 /// were half written by the other core). Alone, `gemm-probe --threads 2`,
 /// four rounds (GFLOP/s, slow spell): 256x784x64 TN 187 -> 196,
-/// 256x512x128 TN 183 -> 204, 512x784x64 TN 194 -> 200. With a row-major
+/// 256x512x128 TN 183 -> 204, 512x784x64 TN 194 -> 200; 256 square TN 252
+/// -> 289 (three rounds, 21:10). With a row-major
 /// A (read in place, and B in place when row-major) splitting N packs
 /// nothing whole, and rows first was 4 % slower (256x784x64 NN and NT), so
 /// those keep the larger dimension.

@@ -44,6 +44,11 @@ pub fn threads() -> usize {
     }
 }
 
+/// Whether this thread is running a half of a [`join`].
+pub(crate) fn in_join_half() -> bool {
+    BUDGET.get() != 0
+}
+
 /// Runs `f` with this thread's kernels limited to `budget` threads, then
 /// restores the previous budget (also when `f` panics).
 fn with_budget<R>(budget: usize, f: impl FnOnce() -> R) -> R {
@@ -76,8 +81,10 @@ const JOIN_MIN: usize = 160 * 160 * 160;
 /// The calling thread runs `a` itself and hands `b` to the pool the way
 /// threaded products hand out chunks ([`for_each_chunk`]): if no other
 /// thread has started `b` by the time `a` is done, the caller runs it too,
-/// so it never waits for a sleeping helper to wake (also from a thread
-/// outside the pool, such as a program's `main`). Inside each piece,
+/// so `b` never waits for a sleeping helper to wake. (From a thread outside
+/// the pool, such as a program's `main`, the caller still waits at the end
+/// for the handed-out job to be picked up and return, as with
+/// [`for_each_chunk`].) Inside each piece,
 /// heft's kernels split their work over half of the threads (one each on a
 /// pool of two; see [`threads`]).
 ///
@@ -177,10 +184,16 @@ mod tests {
         let r = pool(2).install(|| join(0, threads, threads));
         assert_eq!(r, (2, 2));
         for (size, shares) in [(1, (1, 1)), (2, (1, 1)), (3, (2, 1)), (4, (2, 2))] {
-            let r = pool(size).install(|| join(JOIN_MIN, threads, threads));
-            assert_eq!(r, shares, "pool of {size}");
-            // The budget ends with the join.
-            assert_eq!(pool(size).install(threads), size);
+            let p = pool(size);
+            for _ in 0..20 {
+                let r = p.install(|| join(JOIN_MIN, threads, threads));
+                assert_eq!(r, shares, "pool of {size}");
+                // The budget ends with the join, on every thread of the pool.
+                assert!(
+                    p.broadcast(|_| threads()).iter().all(|&t| t == size),
+                    "pool of {size}"
+                );
+            }
         }
         // From outside any pool too (the global pool).
         let global = rayon::current_num_threads();

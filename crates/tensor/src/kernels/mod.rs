@@ -7,7 +7,7 @@
 //! is always compiled and used by the tests.
 
 pub mod gemm;
-mod join;
+pub(crate) mod join;
 pub mod peak;
 pub(crate) mod simd;
 pub(crate) mod split;

@@ -733,44 +733,55 @@ mod tests {
 
     #[test]
     fn softmax_of_a_row_does_not_depend_on_the_rows_sharing_its_block() {
+        use crate::kernels::supported_paths;
+        use crate::ops::unary::tests::{awkward_f32, bits};
         // Short rows are worked many to a scratch block (SOFTMAX_BLOCK
         // elements; the last block of a tensor partly filled), long rows one
-        // per block. Each row must come out with the same bits as that row
-        // alone, and within a few ulp of the f64 formula.
-        for (rows, cols) in [(300, 10), (7, 3), (130, 8), (40, 63), (20, 64), (3, 1500)] {
-            let v = crate::ops::unary::tests::awkward_f32(rows * cols);
-            let v: Vec<f32> = v
-                .iter()
-                .map(|x| if x.is_finite() { *x } else { 0.5 })
-                .collect();
-            let x = Tensor::from_vec(v.clone(), &[rows, cols]).unwrap();
-            for log in [false, true] {
-                let all = super::softmax_impl(&x, -1, log)
-                    .unwrap()
-                    .to_vec::<f32>()
-                    .unwrap();
-                for i in 0..rows {
-                    let row = &v[i * cols..(i + 1) * cols];
-                    let alone = Tensor::from_vec(row.to_vec(), &[1, cols]).unwrap();
-                    let alone = super::softmax_impl(&alone, -1, log).unwrap();
-                    let got = &all[i * cols..(i + 1) * cols];
-                    assert_eq!(
-                        crate::ops::unary::tests::bits(&alone),
-                        crate::ops::unary::tests::bits(
-                            &Tensor::from_vec(got.to_vec(), &[1, cols]).unwrap()
-                        ),
-                        "{rows}x{cols} row {i}, log {log}"
-                    );
-                    let m = row.iter().map(|&x| x as f64).fold(f64::MIN, f64::max);
-                    let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
-                    for (j, &g) in got.iter().enumerate() {
-                        let d = row[j] as f64 - m;
-                        let want = if log { d - s.ln() } else { d.exp() / s };
-                        let tol = 1e-6 * (1.0 + want.abs());
-                        assert!(
-                            (g as f64 - want).abs() <= tol,
-                            "{rows}x{cols} ({i}, {j}): {g} vs {want}"
+        // at a time; 4096 x 10 is large enough for the chunks over the pool.
+        // On every kernel path, each row must come out with the same bits
+        // as that row alone (NaN and infinities included), and a finite row
+        // within a few ulp of the f64 formula.
+        let shapes = [
+            (300, 10),
+            (7, 3),
+            (130, 8),
+            (40, 63),
+            (20, 64),
+            (3, 1500),
+            (4096, 10),
+        ];
+        for path in supported_paths() {
+            for (rows, cols) in shapes {
+                let v = awkward_f32(rows * cols);
+                let x = Tensor::from_vec(v.clone(), &[rows, cols]).unwrap();
+                for log in [false, true] {
+                    let all = super::softmax_impl_with(&x, -1, log, path).unwrap();
+                    let all = bits(&all);
+                    for i in 0..rows {
+                        let row = &v[i * cols..(i + 1) * cols];
+                        let alone = Tensor::from_vec(row.to_vec(), &[1, cols]).unwrap();
+                        let alone = super::softmax_impl_with(&alone, -1, log, path).unwrap();
+                        let got = &all[i * cols..(i + 1) * cols];
+                        assert_eq!(
+                            bits(&alone),
+                            got,
+                            "{path}, {rows}x{cols} row {i}, log {log}"
                         );
+                        if !row.iter().all(|x| x.is_finite()) {
+                            continue;
+                        }
+                        let m = row.iter().map(|&x| x as f64).fold(f64::MIN, f64::max);
+                        let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
+                        for (j, &g) in got.iter().enumerate() {
+                            let g = f32::from_bits(g) as f64;
+                            let d = row[j] as f64 - m;
+                            let want = if log { d - s.ln() } else { d.exp() / s };
+                            let tol = 1e-6 * (1.0 + want.abs());
+                            assert!(
+                                (g - want).abs() <= tol,
+                                "{path}, {rows}x{cols} ({i}, {j}): {g} vs {want}"
+                            );
+                        }
                     }
                 }
             }

@@ -140,6 +140,13 @@ fn k_blocks<T>(kern: &Kernel<T>, k: usize) -> (usize, usize) {
     (kb, k.div_ceil(kb))
 }
 
+/// Rows per thread from which a packed-A product may be split by rows
+/// (`rows_first` in [`plan`]): eight 14-row tiles of the AVX-512 kernel,
+/// where it was measured; with fewer the chunks came out uneven (128x512x256
+/// TN was ~9 % slower split by rows). Counted in rows, not tiles, so the
+/// narrower tiles of the AVX2 and portable kernels do not lower it.
+const ROWS_FIRST_MIN_ROWS: usize = 8 * 14;
+
 /// The plan for `m x n x k` on `threads` threads: split the larger of M and N,
 /// or M when a packed A has rows enough and B is small (see `rows_first`).
 ///
@@ -169,7 +176,7 @@ pub(super) fn plan<T>(
     // first) hand to the same thread, so it is still in that core's cache.
     // A weight gradient `dY^T X` is such a product.
     let rows_first = !a_row_major
-        && m.div_ceil(mr) >= 2 * threads * CHUNKS_PER_THREAD
+        && m >= ROWS_FIRST_MIN_ROWS * threads
         && kb * kc_max * n.div_ceil(nr) * nr <= super::DYNAMIC_MAX_WHOLE;
     let split_n = n >= m && !rows_first;
     // Reading A in place: over N, each thread would pack all of A, so the
@@ -369,15 +376,30 @@ fn run_participants(
         run(0, claims, done);
         // A helper may still be on its last chunk. Spin rather than block in
         // the scope: going to sleep and being woken again costs tens of
-        // microseconds here, a chunk less.
+        // microseconds here, a chunk less. A long wait (a `join` piece, a
+        // descheduled helper) falls back to the scope's own wait after
+        // `SPIN_MAX_NS` rather than burn the core.
+        let start = now_ns();
+        let mut spins = 0u32;
         while done.load(Ordering::Acquire) < chunks {
             std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(256) && now_ns().saturating_sub(start) > SPIN_MAX_NS {
+                break;
+            }
         }
     });
-    if threads > 1 {
+    // Inside a half of a `join` the other half's thread is busy, not
+    // waiting for work: no linger from there (on a pool of three or more,
+    // a linger copy could land in the other half's queue and stall it).
+    if threads > 1 && !crate::kernels::join::in_join_half() {
         linger(threads);
     }
 }
+
+/// Longest the caller of a split spins for the other threads' last chunks
+/// before it waits in the rayon scope instead (which may sleep).
+const SPIN_MAX_NS: u64 = 200_000;
 
 /// [`gemm_dynamic`] with a row-major A read in place (the direct-A kernel).
 /// Split over N, each chunk is a range of columns over all rows of A, and
@@ -601,12 +623,16 @@ impl Linger {
         }
         self.last_ns.store(now_ns(), Ordering::Relaxed);
         let running = self.lingerers.load(Ordering::Acquire);
+        // One broadcast copy per pool thread, each of which counts itself
+        // off: count the pool's threads, not the product's participants
+        // (fewer on a large pool, and the count would wrap).
+        let copies = rayon::current_num_threads();
         if self.others_spinning(running)
             || self
                 .lingerers
                 .compare_exchange(
                     running,
-                    running + threads,
+                    running + copies,
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 )
@@ -627,10 +653,13 @@ impl Linger {
             // spinning threads never outnumber the pool's threads.
             // A thread already in a linger loop (this copy was picked up by
             // it) goes back to that loop, which sees the new deadline.
+            // A thread running a half of a `join` (this copy was picked up
+            // while it waited) goes back to its half at once.
             let lingers = match origin {
                 Some(o) => ctx.index() != o,
                 None => ctx.index() + 1 < threads,
-            } && !IN_LINGER.get();
+            } && !IN_LINGER.get()
+                && !crate::kernels::join::in_join_half();
             if lingers {
                 let _in_linger = InLinger::enter();
                 while self.stops.load(Ordering::Relaxed) == stops
@@ -785,7 +814,7 @@ mod tests {
 
     // Odd sizes: split along N and along M, one K block and several
     // (uneven) ones, fewer tiles than the chunk target, edge tiles everywhere.
-    const SHAPES: [(usize, usize, usize); 7] = [
+    const SHAPES: [(usize, usize, usize); 8] = [
         (5, 37, 3),
         (19, 70, 300),
         (71, 33, 9),
@@ -793,6 +822,7 @@ mod tests {
         (130, 17, 260),
         (3, 3, 1),
         (230, 260, 40),
+        (340, 350, 30),
     ];
     const LAYOUTS: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
 
@@ -915,6 +945,19 @@ mod tests {
     }
 
     #[test]
+    fn a_split_over_fewer_threads_than_the_pool_leaves_the_linger_count_whole() {
+        // Two chunks on a pool of four: two participants, but one broadcast
+        // copy per pool thread, each counting itself off. The count must
+        // come back to zero (it once wrapped below it, and helpers never
+        // lingered again).
+        let (l, pool) = own_linger(4);
+        for _ in 0..5 {
+            pool.install(|| l.start(2, 1_000_000));
+            wait_idle(l, "a 1 ms linger did not end");
+        }
+    }
+
+    #[test]
     fn lingering_helpers_stop_after_the_deadline() {
         // Threaded products leave the pool's other threads spinning for
         // `linger_ns`; they must stop by themselves, and a pool dropped
@@ -1017,6 +1060,16 @@ mod tests {
             );
             assert!(
                 super::plan(kern, (16, 784, 64), false, 2).split_n,
+                "{path:?}"
+            );
+            // 128 rows over two threads: too few, on every path; 340 over
+            // three: enough.
+            assert!(
+                super::plan(kern, (128, 512, 256), false, 2).split_n,
+                "{path:?}"
+            );
+            assert!(
+                !super::plan(kern, (340, 350, 30), false, 3).split_n,
                 "{path:?}"
             );
             // All of B too large to pack per thread: columns.

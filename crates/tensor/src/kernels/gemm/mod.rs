@@ -508,6 +508,9 @@ const PAR_MIN_MNK: usize = 160 * 160 * 160;
 /// products of ~2M multiply-adds (the middle layer of the benchmark MLP at
 /// batch 64, ~13 us on one thread) gain from a second thread.
 /// `mlp-step-profile 2000 2`, 9-round A/B: 399.6 -> 391.8 us per step.
+/// The same threshold applies when medium products come in a loop
+/// ([`par::medium_product_repeats`]): from the second one on they wake the
+/// helpers, which then linger.
 const PAR_AWAKE_MIN_MNK: usize = 120 * 120 * 120;
 /// Largest whole packed operand (elements) for the dynamic parallel path
 /// (`par.rs`), where every thread packs it once and keeps it in L2; larger
@@ -1011,7 +1014,8 @@ fn gemm_blocked<T: Elem>(
     let threads = crate::kernels::threads();
     let parallel = threads > 1
         && (mnk >= PAR_MIN_MNK
-            || (mnk >= PAR_AWAKE_MIN_MNK && par::helpers_awake())
+            || (mnk >= PAR_AWAKE_MIN_MNK
+                && (par::helpers_awake() || par::medium_product_repeats()))
             || strategy == Strategy::Dynamic);
     if parallel {
         let plan = par::plan(kern, (m, n, k), a.cs == 1, threads);

@@ -547,6 +547,23 @@ pub(crate) fn helpers_awake() -> bool {
     LINGER.others_spinning(LINGER.lingerers.load(Ordering::Relaxed))
 }
 
+/// When the latest medium product started (ns since [`epoch`], 0: none);
+/// see [`medium_product_repeats`].
+static LAST_MEDIUM_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Records that a medium product (too small to wake a sleeping helper for
+/// on its own) starts now, and returns whether another one started within
+/// the linger time before it: products in a loop (a benchmark, a training
+/// loop without larger products) then go parallel from the second one on,
+/// and the linger after it keeps the helpers awake for the rest, while a
+/// one-off medium product stays on the calling thread. Without this, a
+/// loop of medium products never woke the helpers at all.
+pub(super) fn medium_product_repeats() -> bool {
+    let now = now_ns().max(1);
+    let last = LAST_MEDIUM_NS.swap(now, Ordering::Relaxed);
+    last != 0 && now - last.min(now) < linger_ns()
+}
+
 thread_local! {
     /// Set while this thread runs a linger loop, also while that loop runs
     /// a job it picked up (`rayon::yield_now`): its copy of the broadcast is
@@ -955,6 +972,14 @@ mod tests {
             pool.install(|| l.start(2, 1_000_000));
             wait_idle(l, "a 1 ms linger did not end");
         }
+    }
+
+    #[test]
+    fn a_medium_product_right_after_another_counts_as_repeated() {
+        // The first of a loop may or may not follow another test's; the
+        // second always follows the first within the linger time.
+        super::medium_product_repeats();
+        assert!(super::medium_product_repeats());
     }
 
     #[test]

@@ -62,6 +62,20 @@ fn with_budget<R>(budget: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Takes the piece out of `piece` (if still there), runs it with `budget`
+/// threads for its kernels and stores its result in `result`.
+fn run_piece<R, F: FnOnce() -> R>(
+    piece: &Mutex<Option<F>>,
+    result: &Mutex<Option<R>>,
+    budget: usize,
+) {
+    let f = piece.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(f) = f {
+        let r = with_budget(budget, f);
+        *result.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+    }
+}
+
 /// Work (multiply-adds or elements, per piece) from which [`join`] hands
 /// one piece to another thread while the pool's helpers are still awake
 /// after earlier threaded work: one or two microseconds of one-thread GEMM
@@ -112,25 +126,9 @@ pub fn join<RA: Send, RB: Send>(
     // caller takes it back if no helper has started it.
     for_each_chunk(2, |i| {
         if i == 0 {
-            let f = pieces
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(f) = f {
-                let r = with_budget(budget_a, f);
-                *results.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            }
+            run_piece(&pieces.0, &results.0, budget_a);
         } else {
-            let f = pieces
-                .1
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(f) = f {
-                let r = with_budget(budget_b, f);
-                *results.1.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            }
+            run_piece(&pieces.1, &results.1, budget_b);
         }
     });
     let ra = results

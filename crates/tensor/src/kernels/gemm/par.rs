@@ -169,7 +169,7 @@ pub(super) fn plan<T>(
 ) -> Plan {
     let (mr, nr) = (kern.mr, kern.nr);
     let (kb, kc_max) = k_blocks(kern, k);
-    // Rows first when A is packed anyway, M has tiles enough for even
+    // Rows first when A is packed anyway, M has rows enough for even
     // chunks and all of B is small: each thread then writes one contiguous
     // block of C's rows, the block that later splits of that buffer (the
     // optimizer's update, elementwise ops: contiguous ranges, the caller's

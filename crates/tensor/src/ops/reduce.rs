@@ -566,7 +566,7 @@ fn softmax_row<T: Float>(dst: &mut [T], row: &[T], log: bool) {
 ///
 /// Row by row, a short row (ten classes) leaves the vectorised `Float::exp`
 /// almost all in its scalar remainder loop: a 64 x 10 softmax took 5.4 us
-/// that way against 2.2 us by block (docs/kernels.md). Long rows stay with
+/// that way against 2.4 us by block (docs/kernels.md). Long rows stay with
 /// [`softmax_row`], whose one fused pass the extra pass over the block
 /// slowed by ~4 % (rows of 256). Each element gets the same operations
 /// either way, so the same bits.

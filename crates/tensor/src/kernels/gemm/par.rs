@@ -123,8 +123,18 @@ pub(super) struct Plan {
     split_n: bool,
     /// Number of chunks.
     chunks: usize,
-    /// Width (split N) or height (split M) of a chunk; a multiple of the tile.
+    /// Width (split N) or height (split M) of the widest chunk; a multiple
+    /// of the tile (buffers are sized for it).
     chunk: usize,
+    /// Register tiles along the split dimension, and the tile's extent
+    /// along it: chunk `i` is tiles `i * tiles / chunks ..
+    /// (i + 1) * tiles / chunks` ([`Plan::range`]).
+    tiles: usize,
+    unit: usize,
+    /// Extent of the split dimension (the last tile may be partial).
+    dim: usize,
+    /// Participants the chunks are dealt to ([`Claims`]).
+    threads: usize,
     /// Elements of the packed whole operand, over all K blocks (as if A
     /// were packed when splitting N with `direct_a`).
     pub whole_len: usize,
@@ -193,14 +203,46 @@ pub(super) fn plan<T>(
         (m, mr, n.div_ceil(nr) * nr)
     };
     let tiles = dim.div_ceil(unit);
-    let want = (threads * CHUNKS_PER_THREAD).min(tiles);
-    let chunk = tiles.div_ceil(want) * unit;
+    let chunks = (threads * CHUNKS_PER_THREAD).min(tiles);
     Plan {
         split_n,
-        chunks: dim.div_ceil(chunk),
-        chunk,
+        chunks,
+        chunk: tiles.div_ceil(chunks) * unit,
+        tiles,
+        unit,
+        dim,
+        threads,
         whole_len: kb * kc_max * other_pad,
         direct_a: da.is_some(),
+    }
+}
+
+impl Plan {
+    /// Start and length of chunk `idx` along the split dimension.
+    ///
+    /// Each participant's owned range of chunks ([`Claims`]) gets the tiles
+    /// of an even split (shares differ by at most one tile), and within a
+    /// range the larger chunks come first: the owner takes its chunks from
+    /// the front, and another thread that runs out of work takes the last
+    /// one, which is then the smallest. (Chunks of a fixed
+    /// `ceil(tiles / chunks)` tiles left a short last chunk and the owner of
+    /// the last range less work: 256 rows in 6-row tiles made seven chunks
+    /// of 36 rows and one of 4, 144 rows for the caller against 112 for the
+    /// helper.)
+    fn range(&self, idx: usize) -> (usize, usize) {
+        let (chunks, threads) = (self.chunks, self.threads.max(1));
+        // The participant whose range holds `idx`, as `Claims::new` deals.
+        let s = (0..threads)
+            .find(|&s| idx < (s + 1) * chunks / threads)
+            .unwrap_or(threads - 1);
+        let (c0, c1) = (s * chunks / threads, (s + 1) * chunks / threads);
+        let (t0, t1) = (c0 * self.tiles / chunks, c1 * self.tiles / chunks);
+        let (nc, nt, j) = (c1 - c0, t1 - t0, idx - c0);
+        let (q, r) = (nt / nc, nt % nc);
+        let start = t0 + j * q + j.min(r);
+        let len = q + usize::from(j < r);
+        let lo = start * self.unit;
+        (lo, ((start + len) * self.unit).min(self.dim) - lo)
     }
 }
 
@@ -222,6 +264,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
         chunk,
         whole_len,
         direct_a,
+        ..
     } = plan;
     if let Some(da) = kern.direct_a.as_ref().filter(|_| direct_a) {
         dynamic_direct_a(kern, da, plan, a, b, c, (m, n, k), accumulate, threads);
@@ -230,7 +273,6 @@ pub(super) fn gemm_dynamic<T: Elem>(
     let (mr, nr) = (kern.mr, kern.nr);
     // Stride between the K blocks of the packed whole operand.
     let block = whole_len / kb;
-    let dim = if split_n { n } else { m };
     let direct = pack::direct_b(b, m, n, nr);
     let c_all = &c;
 
@@ -261,8 +303,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
             T::with_buffers(a_len, b_len, |abuf, bbuf| {
                 loop {
                     let _done = DoneOnDrop(done);
-                    let lo = idx * chunk;
-                    let len = chunk.min(dim - lo);
+                    let (lo, len) = plan.range(idx);
                     for pb in 0..kb {
                         let p0 = pb * kc_max;
                         let kc = kc_max.min(k - p0);
@@ -438,8 +479,7 @@ fn dynamic_direct_a<T: Elem>(
             let b_len = if direct { nr } else { chunk } * kc_max;
             T::with_buffers(0, b_len, |_, bbuf| loop {
                 let _done = DoneOnDrop(done);
-                let lo = idx * chunk;
-                let len = chunk.min(n - lo);
+                let (lo, len) = plan.range(idx);
                 for pb in 0..kb {
                     let p0 = pb * kc_max;
                     let kc = kc_max.min(k - p0);
@@ -470,8 +510,7 @@ fn dynamic_direct_a<T: Elem>(
                 }
                 loop {
                     let _done = DoneOnDrop(done);
-                    let lo = idx * chunk;
-                    let len = chunk.min(m - lo);
+                    let (lo, len) = plan.range(idx);
                     let rows = super::row_range(a, lo, len);
                     let c_rows = c.at(lo, 0);
                     for pb in 0..kb {
@@ -1068,6 +1107,67 @@ mod tests {
             }
         });
         assert!(counts.iter().all(|x| x.load(Ordering::Relaxed) == 1));
+    }
+
+    #[test]
+    fn chunks_cover_the_split_evenly_smallest_last() {
+        // Every plan's chunks tile the split dimension front to back; each
+        // participant's owned range (as `Claims` deals them) holds the same
+        // number of tiles give or take one, and its chunks shrink (or stay)
+        // towards its back, where another thread steals.
+        use super::super::Elem;
+        for path in supported_paths() {
+            let kern = f32::kernel(path);
+            for (m, n, k) in [
+                (256, 64, 784),
+                (784, 256, 64),
+                (256, 784, 64),
+                (300, 200, 400),
+                (64, 256, 784),
+                (64, 784, 256),
+                (128, 256, 64),
+                (17, 5, 3),
+                (1000, 7, 10),
+            ] {
+                for row_major in [false, true] {
+                    for threads in 1..=4 {
+                        let p = super::plan(kern, (m, n, k), row_major, threads);
+                        let ctx = format!("{path:?} {m}x{n}x{k} {row_major} {threads}: {p:?}");
+                        let mut next = 0;
+                        let mut shares = vec![0usize; threads];
+                        for s in 0..threads {
+                            let own = s * p.chunks / threads..(s + 1) * p.chunks / threads;
+                            let mut prev = usize::MAX;
+                            for idx in own {
+                                let (lo, len) = p.range(idx);
+                                assert_eq!(lo, next, "{ctx}: chunk {idx}");
+                                assert!(len >= 1 && len <= p.chunk, "{ctx}: chunk {idx}");
+                                let tiles = len.div_ceil(p.unit);
+                                assert!(tiles <= prev, "{ctx}: chunk {idx} grows");
+                                prev = tiles;
+                                shares[s] += tiles;
+                                next = lo + len;
+                            }
+                        }
+                        assert_eq!(next, p.dim, "{ctx}");
+                        assert_eq!(p.dim, if p.split_n { n } else { m }, "{ctx}");
+                        let owners: Vec<usize> =
+                            shares.iter().copied().filter(|&t| t > 0).collect();
+                        let (lo, hi) = (owners.iter().min(), owners.iter().max());
+                        assert!(hi.unwrap() - lo.unwrap() <= 1, "{ctx}: shares {shares:?}");
+                    }
+                }
+            }
+        }
+        // The case that showed it (AVX-512 f32, A read in place, 6-row
+        // tiles): fixed 36-row chunks gave the caller 144 rows, the helper
+        // 112; now 126 and 130.
+        if supported_paths().contains(&KernelPath::Avx512) {
+            let p = super::plan(f32::kernel(KernelPath::Avx512), (256, 64, 784), true, 2);
+            assert!(!p.split_n && p.direct_a, "{p:?}");
+            let caller: usize = (0..p.chunks / 2).map(|i| p.range(i).1).sum();
+            assert_eq!((caller, 256 - caller), (126, 130), "{p:?}");
+        }
     }
 
     #[test]

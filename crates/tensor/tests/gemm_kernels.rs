@@ -133,6 +133,7 @@ const OUTPUT_LAYOUTS: [Layout; 4] = [
 ];
 
 /// A matrix stored with some layout, plus the slice around it.
+#[derive(Clone)]
 struct Stored<T> {
     data: Vec<T>,
     offset: usize,
@@ -442,6 +443,86 @@ fn transposed_route<T: Elem>() {
 /// (2^18 elements) holds 4096 columns, so n = 4100 leaves a 4-column block.
 fn transposed_route_blocks<T: Elem>() {
     transposed_route_cases::<T>(&[(64, 4100, 256)], &[Layout::RowMajor], &[Layout::RowMajor]);
+}
+
+/// NT products that two and three threads compute as `C^T = B^T A^T`, the
+/// transposes of C done per chunk (`swap_pays_par`: the gather saved,
+/// `k * (n - threads * m)`, at least four times the elements of C
+/// transposed, twice as many when accumulating), against the reference, and
+/// bit for bit against one thread (which takes the one-thread transposed
+/// route or the packed kernel). (64, 4100, 300) runs in two column blocks,
+/// the second four columns wide, which the threads take unswapped;
+/// (64, 256, 784) accumulating does not pay, so it checks the rule's other
+/// side.
+fn threaded_transposed_route<T: Elem>() {
+    use Layout::*;
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 3]
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let mut case = 0u64;
+    for path in paths() {
+        for (shape, acc) in [
+            ((64, 1024, 640), false),
+            ((64, 1024, 640), true),
+            ((64, 256, 784), false),
+            ((64, 256, 784), true),
+            ((64, 4100, 300), false),
+        ] {
+            let (m, n, k) = shape;
+            case += 1;
+            for pool in &pools[1..] {
+                pool.install(|| {
+                    check::<T>(
+                        path,
+                        false,
+                        shape,
+                        (RowMajor, ColMajor, RowMajor),
+                        acc,
+                        case,
+                    )
+                });
+            }
+            let mut rng = Rng(case.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let a = Stored::<T>::new(m, k, RowMajor, &mut rng);
+            let b = Stored::<T>::new(k, n, ColMajor, &mut rng);
+            let c0 = Stored::<T>::new(m, n, RowMajor, &mut rng);
+            let outs: Vec<Vec<T>> = pools
+                .iter()
+                .map(|pool| {
+                    let mut c = c0.clone();
+                    pool.install(|| T::run(path, false, a.view(), b.view(), c.view_mut(), acc));
+                    c.data
+                })
+                .collect();
+            for (t, out) in outs.iter().enumerate().skip(1) {
+                let same = out
+                    .iter()
+                    .zip(&outs[0])
+                    .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
+                assert!(
+                    same,
+                    "{path:?} {shape:?} acc={acc}: {} threads differ from one",
+                    t + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_threaded_transposed_route() {
+    threaded_transposed_route::<f32>();
+}
+
+#[test]
+fn f64_threaded_transposed_route() {
+    threaded_transposed_route::<f64>();
 }
 
 /// Last B panels of every width around the direct-A kernels' narrow edge

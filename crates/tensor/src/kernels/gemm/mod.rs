@@ -21,7 +21,9 @@
 //! product of a Linear layer, `x W^T`) is computed as `C^T = B^T A^T`
 //! (`swap_pays`), so that the weight is read in place instead of being
 //! transposed into panels; C^T goes through a scratch that is transposed
-//! into C (again the same FMA chains). Packing buffers are thread-local and
+//! into C (again the same FMA chains); on several threads, when the gather
+//! saved outweighs the transposes (`swap_pays_par`), each chunk's thread
+//! transposes its own part. Packing buffers are thread-local and
 //! reused, so steady shapes allocate nothing. The microkernel is chosen once
 //! per process ([`kernel_path`]): AVX-512F, AVX2 + FMA or portable Rust; the
 //! environment variable `HEFT_KERNEL=scalar|avx2|avx512` overrides the choice.
@@ -1018,9 +1020,24 @@ fn gemm_blocked<T: Elem>(
                 && (par::helpers_awake() || par::medium_product_repeats()))
             || strategy == Strategy::Dynamic);
     if parallel {
+        if swap_pays_par(kern, &a, &b, &cp, (m, n, k), accumulate, threads) {
+            gemm_swapped_par(kern, &a, &b, cp, (m, n, k), accumulate, threads);
+            return;
+        }
         let plan = par::plan(kern, (m, n, k), a.cs == 1, threads);
         if plan.whole_len <= DYNAMIC_MAX_WHOLE || strategy == Strategy::Dynamic {
-            par::gemm_dynamic(kern, plan, &a, &b, cp, (m, n, k), accumulate, threads);
+            let around = par::Around::default();
+            par::gemm_dynamic(
+                kern,
+                plan,
+                &a,
+                &b,
+                cp,
+                (m, n, k),
+                accumulate,
+                threads,
+                around,
+            );
             return;
         }
         // Too big for the dynamic path: split the larger of M and N into one
@@ -1096,6 +1113,145 @@ fn gemm_swapped<T: Elem>(
             // SAFETY: as above, the other way round; `gemm_packed` has
             // written (or added to) every element of `st`.
             unsafe { transpose_into(kern, st.ptr, m, c.ptr, c.rs, len, m) };
+        }
+    });
+}
+
+/// Whether the threaded `C^T = B^T A^T` route ([`gemm_swapped_par`]) pays
+/// for `x W^T` on `threads` threads.
+///
+/// Split over the threads, the product `x W^T` (row-major A, column-major
+/// B) gathers all of B, `n k` elements, a share per thread. Swapped, the
+/// weight W = B^T is read in place by the direct-A kernel and every thread
+/// gathers all of A^T, `threads m k` elements in all, while C goes through
+/// the transposed scratch: `m n` elements transposed out, and as many in
+/// first when accumulating. The rule: the gather saved, `k (n - threads m)`,
+/// at least four times the elements transposed (a transposed element cost
+/// about three to four gathered ones in these measurements). Otherwise the
+/// conditions of [`swap_pays`]: C with unit column stride, `m` a whole
+/// number of direct-A tile widths, `k >= 4 m`, and `m <= 4096`.
+///
+/// Measured (f32 GFLOP/s, `gemm-probe --threads 2`, two interleaved rounds
+/// of one build with the route on and off, 2026-11-29 22:20; writing C /
+/// accumulating into it): 64x1024x1024 NT 234 -> 289 / 234 -> 278 (taken
+/// both ways); 64x256x784 NT 263.5 -> 269 / 259 -> 253 (taken when
+/// writing only); 64x512x512 NT 254-266 -> 266-268 / 249-255 -> 234-244
+/// (writing only); 32x1024x256 NT 218-225 -> 228; 128x1024x512 NT 272-273
+/// -> 276-277 / 270-272 -> 261-263 (not taken either way).
+fn swap_pays_par<T: Elem>(
+    kern: &Kernel<T>,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: &CPtr<T>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) -> bool {
+    let Some(da) = kern.direct_a.as_ref() else {
+        return false;
+    };
+    let saved = k.saturating_mul(n.saturating_sub(threads.saturating_mul(m)));
+    let transposed = m
+        .saturating_mul(n)
+        .saturating_mul(1 + usize::from(accumulate));
+    c.cs == 1
+        && a.cs == 1
+        && b.rs == 1
+        && b.cs > 1
+        && m % da.nr == 0
+        && m * 64 <= SWAP_SCRATCH_MAX
+        && k >= 4 * m
+        && saved >= transposed.saturating_mul(4)
+}
+
+/// [`gemm_swapped`] on `threads` threads ([`swap_pays_par`]): for each
+/// block of C's columns that fits the scratch, `C^T = B^T A^T` into this
+/// thread's scratch by the dynamic split over the rows of C^T; each
+/// chunk's thread moves its rows of C^T out into C's columns as soon as
+/// they are done (and, when accumulating, C's columns into them first), so
+/// the transposes are split too and read what is still in that core's
+/// cache. The same products in the same K blocks as every other route: the
+/// same bits.
+fn gemm_swapped_par<T: Elem>(
+    kern: &Kernel<T>,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    cp: CPtr<T>,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    let at = transposed(a);
+    // Columns of C per block (`swap_pays_par` keeps m small enough for >= 64).
+    let nb = (SWAP_SCRATCH_MAX / m).clamp(1, n);
+    T::with_scratch(m * nb, |s| {
+        let st = CPtr {
+            ptr: s.as_mut_ptr(),
+            rs: m,
+            cs: 1,
+        };
+        for j0 in (0..n).step_by(nb) {
+            let len = nb.min(n - j0);
+            let c = cp.at(0, j0);
+            let bs = col_range(b, j0, len);
+            let plan = par::plan(kern, (len, m, k), true, threads);
+            if !plan.splits_rows() || plan.whole_len > DYNAMIC_MAX_WHOLE {
+                // A narrow last block: unswapped (the same bits).
+                let plan = par::plan(kern, (m, len, k), true, threads);
+                let around = par::Around::default();
+                par::gemm_dynamic(
+                    kern,
+                    plan,
+                    a,
+                    &bs,
+                    c,
+                    (m, len, k),
+                    accumulate,
+                    threads,
+                    around,
+                );
+                continue;
+            }
+            // Capture the whole `CPtr`s (which are Sync), not their raw fields.
+            let (c_all, st_all) = (&c, &st);
+            let into_scratch = |lo: usize, rows: usize| {
+                let (c, st) = (*c_all, *st_all);
+                // SAFETY: columns lo .. lo + rows of the C block (m rows,
+                // unit column stride: `swap_pays_par`) and rows lo .. lo +
+                // rows of the len x m scratch `st` belong to the chunk whose
+                // thread runs this, and do not overlap.
+                unsafe {
+                    transpose_into(kern, c.at(0, lo).ptr, c.rs, st.at(lo, 0).ptr, m, m, rows)
+                };
+            };
+            let out_of_scratch = |lo: usize, rows: usize| {
+                let (c, st) = (*c_all, *st_all);
+                // SAFETY: as above, the other way round; the chunk's K
+                // blocks have written (or added to) all of its rows of `st`.
+                unsafe {
+                    transpose_into(kern, st.at(lo, 0).ptr, m, c.at(0, lo).ptr, c.rs, rows, m)
+                };
+            };
+            let around = par::Around {
+                before: if accumulate {
+                    Some(&into_scratch)
+                } else {
+                    None
+                },
+                after: Some(&out_of_scratch),
+            };
+            let bt = transposed(&bs);
+            par::gemm_dynamic(
+                kern,
+                plan,
+                &bt,
+                &at,
+                st,
+                (len, m, k),
+                accumulate,
+                threads,
+                around,
+            );
         }
     });
 }

@@ -246,7 +246,41 @@ impl Plan {
     }
 }
 
-/// `C (+)= A B` on `threads` threads following `plan` (see the module docs).
+impl Plan {
+    /// Whether the chunks are ranges of C's rows (else of its columns).
+    pub(super) fn splits_rows(&self) -> bool {
+        !self.split_n
+    }
+}
+
+/// Work a chunk's thread runs on the chunk's own range of C (`lo`, `len`
+/// along the split dimension) right before its first K block (`before`)
+/// and right after its last (`after`), while that part of C is still in
+/// its cache. The threaded `x W^T` route ([`super::gemm_swapped_par`])
+/// moves its chunk of C in and out of the transposed scratch this way.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Around<'a> {
+    pub before: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    pub after: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+impl Around<'_> {
+    fn before(&self, (lo, len): (usize, usize)) {
+        if let Some(f) = self.before {
+            f(lo, len);
+        }
+    }
+
+    fn after(&self, (lo, len): (usize, usize)) {
+        if let Some(f) = self.after {
+            f(lo, len);
+        }
+    }
+}
+
+/// `C (+)= A B` on `threads` threads following `plan` (see the module docs),
+/// running `around` on each chunk.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_dynamic<T: Elem>(
     kern: &Kernel<T>,
     plan: Plan,
@@ -256,6 +290,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
     threads: usize,
+    around: Around<'_>,
 ) {
     let (kb, kc_max) = k_blocks(kern, k);
     let Plan {
@@ -267,7 +302,18 @@ pub(super) fn gemm_dynamic<T: Elem>(
         ..
     } = plan;
     if let Some(da) = kern.direct_a.as_ref().filter(|_| direct_a) {
-        dynamic_direct_a(kern, da, plan, a, b, c, (m, n, k), accumulate, threads);
+        dynamic_direct_a(
+            kern,
+            da,
+            plan,
+            a,
+            b,
+            c,
+            (m, n, k),
+            accumulate,
+            threads,
+            around,
+        );
         return;
     }
     let (mr, nr) = (kern.mr, kern.nr);
@@ -304,6 +350,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
                 loop {
                     let _done = DoneOnDrop(done);
                     let (lo, len) = plan.range(idx);
+                    around.before((lo, len));
                     for pb in 0..kb {
                         let p0 = pb * kc_max;
                         let kc = kc_max.min(k - p0);
@@ -349,6 +396,7 @@ pub(super) fn gemm_dynamic<T: Elem>(
                             }
                         }
                     }
+                    around.after((lo, len));
                     match claims.claim(slot) {
                         Some(i) => idx = i,
                         None => break,
@@ -447,6 +495,7 @@ const SPIN_MAX_NS: u64 = 200_000;
 /// only the chunk's B block is packed (or read in place): no thread packs
 /// the whole of A. Split over M, each thread packs the whole B once, as in
 /// [`gemm_dynamic`], and each chunk is a range of rows read in place.
+#[allow(clippy::too_many_arguments)]
 fn dynamic_direct_a<T: Elem>(
     kern: &Kernel<T>,
     da: &DirectA<T>,
@@ -457,6 +506,7 @@ fn dynamic_direct_a<T: Elem>(
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
     threads: usize,
+    around: Around<'_>,
 ) {
     let nr = da.nr;
     let (kb, kc_max) = k_blocks(kern, k);
@@ -480,6 +530,7 @@ fn dynamic_direct_a<T: Elem>(
             T::with_buffers(0, b_len, |_, bbuf| loop {
                 let _done = DoneOnDrop(done);
                 let (lo, len) = plan.range(idx);
+                around.before((lo, len));
                 for pb in 0..kb {
                     let p0 = pb * kc_max;
                     let kc = kc_max.min(k - p0);
@@ -494,6 +545,7 @@ fn dynamic_direct_a<T: Elem>(
                     // claimed from `claims`.
                     unsafe { super::direct_a_tiles(da, a, &bpan, c, m, p0, kc, lo, len, acc) };
                 }
+                around.after((lo, len));
                 match claims.claim(slot) {
                     Some(i) => idx = i,
                     None => break,
@@ -511,6 +563,7 @@ fn dynamic_direct_a<T: Elem>(
                 loop {
                     let _done = DoneOnDrop(done);
                     let (lo, len) = plan.range(idx);
+                    around.before((lo, len));
                     let rows = super::row_range(a, lo, len);
                     let c_rows = c.at(lo, 0);
                     for pb in 0..kb {
@@ -527,6 +580,7 @@ fn dynamic_direct_a<T: Elem>(
                             super::direct_a_tiles(da, &rows, &bpan, c_rows, len, p0, kc, 0, n, acc)
                         };
                     }
+                    around.after((lo, len));
                     match claims.claim(slot) {
                         Some(i) => idx = i,
                         None => break,

@@ -205,10 +205,14 @@ pub trait Float:
     fn gemm(a: MatRef<'_, Self>, b: MatRef<'_, Self>, c: MatMut<'_, Self>, accumulate: bool);
     /// `A B` as a new row-major vector, never zero-filled first.
     fn gemm_new(a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self>;
+    /// `init + A B` as a new row-major vector, each part of it set to
+    /// `init` by the thread that computes it.
+    fn gemm_new_init(a: MatRef<'_, Self>, b: MatRef<'_, Self>, init: MatRef<'_, Self>)
+        -> Vec<Self>;
 }
 
 macro_rules! impl_float {
-    ($t:ident, $erf:path, $exp:path, $gemm:path, $gemm_new:path) => {
+    ($t:ident, $erf:path, $exp:path, $gemm:path, $gemm_new:path, $gemm_new_init:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -305,6 +309,14 @@ macro_rules! impl_float {
             fn gemm_new(a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self> {
                 $gemm_new(a, b)
             }
+            #[inline]
+            fn gemm_new_init(
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
+                init: MatRef<'_, Self>,
+            ) -> Vec<Self> {
+                $gemm_new_init(a, b, init)
+            }
         }
     };
 }
@@ -314,14 +326,16 @@ impl_float!(
     libm::erff,
     exp_f32,
     crate::kernels::gemm_f32,
-    crate::kernels::gemm_f32_new
+    crate::kernels::gemm_f32_new,
+    crate::kernels::gemm_f32_new_init
 );
 impl_float!(
     f64,
     libm::erf,
     f64::exp,
     crate::kernels::gemm_f64,
-    crate::kernels::gemm_f64_new
+    crate::kernels::gemm_f64_new,
+    crate::kernels::gemm_f64_new_init
 );
 
 /// `e^x` in f32 with no libm call, so loops over it vectorise (softmax,

@@ -2,7 +2,8 @@
 //! kernel path this CPU supports, many layouts and awkward sizes.
 
 use heft_tensor::kernels::gemm::testing::{
-    gemm_f32_new_with, gemm_f32_packed, gemm_f64_new_with, gemm_f64_packed,
+    gemm_f32_new_init_with, gemm_f32_new_with, gemm_f32_packed, gemm_f64_new_init_with,
+    gemm_f64_new_with, gemm_f64_packed,
 };
 use heft_tensor::kernels::{
     gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_reference, kernel_path, supported_paths,
@@ -38,6 +39,13 @@ trait Elem: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync {
     );
     /// `A B` into a fresh, never zero-filled vector on `path`.
     fn fresh(path: KernelPath, a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self>;
+    /// `init + A B` into a fresh vector on `path`.
+    fn fresh_init(
+        path: KernelPath,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        init: MatRef<'_, Self>,
+    ) -> Vec<Self>;
 }
 
 impl Elem for f32 {
@@ -71,6 +79,14 @@ impl Elem for f32 {
     fn fresh(path: KernelPath, a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self> {
         gemm_f32_new_with(path, a, b)
     }
+    fn fresh_init(
+        path: KernelPath,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        init: MatRef<'_, Self>,
+    ) -> Vec<Self> {
+        gemm_f32_new_init_with(path, a, b, init)
+    }
 }
 
 impl Elem for f64 {
@@ -98,6 +114,14 @@ impl Elem for f64 {
     }
     fn fresh(path: KernelPath, a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self> {
         gemm_f64_new_with(path, a, b)
+    }
+    fn fresh_init(
+        path: KernelPath,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        init: MatRef<'_, Self>,
+    ) -> Vec<Self> {
+        gemm_f64_new_init_with(path, a, b, init)
     }
 }
 
@@ -949,6 +973,83 @@ fn fresh_output<T: Elem>() {
             }
         }
     }
+}
+
+/// `gemm_*_new_init` (`init + A B` into memory it never fills first, each
+/// part set to `init` by the thread computing it): on every path, on pools
+/// of one to three threads, through the one-thread and threaded transposed
+/// routes (64 x 300 x 300 and 64 x 1024 x 640 with B column-major), the
+/// dynamic and the static splits and the small paths, with `init` a bias
+/// broadcast over the rows (`rs == 0`), one broadcast over the columns, a
+/// row-major and a column-major matrix, it must equal, bit for bit, the
+/// same product accumulated into a C that holds `init`, and contain no NaN.
+fn fresh_output_init<T: Elem>() {
+    use Layout::*;
+    let shapes = [
+        (4, 5, 0),
+        (1, 40, 30),
+        (40, 1, 30),
+        (10, 10, 10),
+        (33, 100, 17),
+        (200, 70, 300),
+        (421, 150, 517),
+        (64, 300, 300),
+        (64, 1024, 640),
+    ];
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for path in supported_paths() {
+            for &(m, n, k) in &shapes {
+                for (la, lb) in [
+                    (RowMajor, RowMajor),
+                    (ColMajor, RowMajor),
+                    (RowMajor, ColMajor),
+                ] {
+                    for li in [BroadcastRows, BroadcastCols, RowMajor, ColMajor] {
+                        let mut rng = Rng(11);
+                        let a = Stored::<T>::new(m, k, la, &mut rng);
+                        let b = Stored::<T>::new(k, n, lb, &mut rng);
+                        let init = Stored::<T>::new(m, n, li, &mut rng);
+                        let got =
+                            pool.install(|| T::fresh_init(path, a.view(), b.view(), init.view()));
+                        let mut want: Vec<T> =
+                            init.logical().into_iter().map(T::from_f64).collect();
+                        let c = MatMut {
+                            data: &mut want,
+                            offset: 0,
+                            rows: m,
+                            cols: n,
+                            rs: n,
+                            cs: 1,
+                        };
+                        pool.install(|| T::run(Some(path), false, a.view(), b.view(), c, true));
+                        let case = format!("{path:?} {threads}t {m}x{n}x{k} {la:?} {lb:?} {li:?}");
+                        assert_eq!(got.len(), m * n, "{case}");
+                        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert!(
+                                g.to_f64().to_bits() == w.to_f64().to_bits()
+                                    && !g.to_f64().is_nan(),
+                                "{case}: [{i}] {g:?} vs {w:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_fresh_output_with_init_equals_accumulated() {
+    fresh_output_init::<f32>();
+}
+
+#[test]
+fn f64_fresh_output_with_init_equals_accumulated() {
+    fresh_output_init::<f64>();
 }
 
 #[test]

@@ -16,8 +16,9 @@ pub use join::{join, threads};
 pub use simd::vectorized;
 
 pub use gemm::{
-    for_each_chunk, gemm_f32, gemm_f32_new, gemm_f32_with, gemm_f64, gemm_f64_new, gemm_f64_with,
-    gemm_reference, kernel_path, stop_lingering, supported_paths, KernelPath,
+    for_each_chunk, gemm_f32, gemm_f32_new, gemm_f32_new_init, gemm_f32_with, gemm_f64,
+    gemm_f64_new, gemm_f64_new_init, gemm_f64_with, gemm_reference, kernel_path, stop_lingering,
+    supported_paths, KernelPath,
 };
 
 /// A read-only strided view of a `rows x cols` matrix inside a slice.

@@ -190,11 +190,32 @@ fn matmul_typed<T: Float>(
         };
         (am, bm)
     };
-    if nb == 1 && addend.is_none() && m > 0 && n > 0 {
-        // One product, nothing to add: the kernel writes every element of a
-        // fresh buffer, so it is not zero-filled first.
+    if nb == 1 && m > 0 && n > 0 {
         let (am, bm) = mats((la.offset(), lb.offset()));
-        return Ok(Tensor::from_vec_unchecked(T::gemm_new(am, bm), out_shape));
+        let out = match addend {
+            // One product, nothing to add: the kernel writes every element
+            // of a fresh buffer, so it is not zero-filled first.
+            None => T::gemm_new(am, bm),
+            // The addend (a bias, broadcast over the rows) is copied into
+            // each part of the fresh buffer by the thread that computes
+            // that part, right before it adds the product: no pass over the
+            // whole output on the caller first, and on several threads each
+            // part is first written by the core that goes on to use it.
+            Some(t) => {
+                let view = t.broadcast_to(out_shape)?;
+                let (sc, lc) = view.typed::<T>("addmm")?;
+                let init = MatRef {
+                    data: sc,
+                    offset: lc.offset(),
+                    rows: m,
+                    cols: n,
+                    rs: lc.strides()[lc.ndim() - 2],
+                    cs: lc.strides()[lc.ndim() - 1],
+                };
+                T::gemm_new_init(am, bm, init)
+            }
+        };
+        return Ok(Tensor::from_vec_unchecked(out, out_shape));
     }
     // With an addend, the output starts as it (broadcast) and the GEMM
     // accumulates; otherwise it starts at zero and the GEMM overwrites.

@@ -751,7 +751,7 @@ pub fn gemm_f64(a: MatRef<'_, f64>, b: MatRef<'_, f64>, c: MatMut<'_, f64>, accu
 /// # Panics
 /// As [`gemm_f32`].
 pub fn gemm_f32_new(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
-    gemm_new_impl(kernel_path(), a, b)
+    gemm_new_impl(kernel_path(), a, b, None)
 }
 
 /// `A B` in f64 as a new row-major vector; see [`gemm_f32_new`].
@@ -759,7 +759,38 @@ pub fn gemm_f32_new(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
 /// # Panics
 /// As [`gemm_f32`].
 pub fn gemm_f64_new(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
-    gemm_new_impl(kernel_path(), a, b)
+    gemm_new_impl(kernel_path(), a, b, None)
+}
+
+/// `init + A B` in f32 as a new row-major vector (`init` a view of the
+/// output's shape, e.g. a bias broadcast over the rows with a zero row
+/// stride), on the [`kernel_path`]. Each part of the output is set to
+/// `init` right before the first K block of its product, by the thread that
+/// computes it, instead of the whole output being filled first by the
+/// caller; the sums are those of [`gemm_f32`] accumulating into a C that
+/// holds `init`, bit for bit.
+///
+/// # Panics
+/// As [`gemm_f32`], and if `init` is not `A.rows x B.cols` or lies outside
+/// its slice.
+pub fn gemm_f32_new_init(
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    init: MatRef<'_, f32>,
+) -> Vec<f32> {
+    gemm_new_impl(kernel_path(), a, b, Some(init))
+}
+
+/// `init + A B` in f64 as a new row-major vector; see [`gemm_f32_new_init`].
+///
+/// # Panics
+/// As [`gemm_f32_new_init`].
+pub fn gemm_f64_new_init(
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    init: MatRef<'_, f64>,
+) -> Vec<f64> {
+    gemm_new_impl(kernel_path(), a, b, Some(init))
 }
 
 /// [`gemm_f32`] on an explicitly chosen kernel path.
@@ -821,12 +852,34 @@ pub mod testing {
 
     /// [`gemm_f32_new`](super::gemm_f32_new) on an explicitly chosen path.
     pub fn gemm_f32_new_with(path: KernelPath, a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
-        gemm_new_impl(path, a, b)
+        gemm_new_impl(path, a, b, None)
+    }
+
+    /// [`gemm_f32_new_init`](super::gemm_f32_new_init) on an explicitly
+    /// chosen path.
+    pub fn gemm_f32_new_init_with(
+        path: KernelPath,
+        a: MatRef<'_, f32>,
+        b: MatRef<'_, f32>,
+        init: MatRef<'_, f32>,
+    ) -> Vec<f32> {
+        gemm_new_impl(path, a, b, Some(init))
+    }
+
+    /// [`gemm_f64_new_init`](super::gemm_f64_new_init) on an explicitly
+    /// chosen path.
+    pub fn gemm_f64_new_init_with(
+        path: KernelPath,
+        a: MatRef<'_, f64>,
+        b: MatRef<'_, f64>,
+        init: MatRef<'_, f64>,
+    ) -> Vec<f64> {
+        gemm_new_impl(path, a, b, Some(init))
     }
 
     /// [`gemm_f64_new`](super::gemm_f64_new) on an explicitly chosen path.
     pub fn gemm_f64_new_with(path: KernelPath, a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
-        gemm_new_impl(path, a, b)
+        gemm_new_impl(path, a, b, None)
     }
 
     /// [`gemm_f32_packed`], always on the dynamic parallel path when the
@@ -936,7 +989,7 @@ fn gemm_impl<T: Elem>(
         rs: c.rs,
         cs: c.cs,
     };
-    gemm_blocked(path, strategy, a, b, cp, (m, n, k), accumulate);
+    gemm_blocked(path, strategy, a, b, cp, (m, n, k), accumulate, None);
     // `c`'s exclusive borrow of the slice, from which `cp` derives, is held
     // for the whole function, i.e. until every task has finished.
 }
@@ -944,15 +997,36 @@ fn gemm_impl<T: Elem>(
 /// `A B` as a new row-major `m x n` vector, computed straight into
 /// uninitialised memory: no zero fill first (that `memset` was ~6% of the
 /// MLP training step). Products that take the unpacked small path (and
-/// `k == 0`) get a zeroed vector as usual.
-fn gemm_new_impl<T: Elem>(path: KernelPath, a: MatRef<'_, T>, b: MatRef<'_, T>) -> Vec<T> {
+/// `k == 0`) get a zeroed vector as usual. With `init` the output starts as
+/// `init` ([`gemm_f32_new_init`]): each part is copied from it by the
+/// thread that computes the part, right before its first K block.
+fn gemm_new_impl<T: Elem>(
+    path: KernelPath,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    init: Option<MatRef<'_, T>>,
+) -> Vec<T> {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     let len = m
         .checked_mul(n)
         .expect("gemm: the output's element count overflows usize");
+    if let Some(x) = &init {
+        assert!(
+            x.rows == m && x.cols == n,
+            "gemm: init is {}x{}, the product {m}x{n}",
+            x.rows,
+            x.cols
+        );
+        validate_input(x, "init");
+    }
     let mnk = len.saturating_mul(k);
     if len == 0 || k == 0 || m == 1 || n == 1 || mnk <= TINY_MNK || !path.is_supported() {
-        let mut v = vec![T::ZERO; len];
+        let mut v = match &init {
+            Some(x) => (0..m)
+                .flat_map(|i| (0..n).map(move |j| x.data[x.offset + i * x.rs + j * x.cs]))
+                .collect(),
+            None => vec![T::ZERO; len],
+        };
         let c = MatMut {
             data: &mut v,
             offset: 0,
@@ -961,7 +1035,7 @@ fn gemm_new_impl<T: Elem>(path: KernelPath, a: MatRef<'_, T>, b: MatRef<'_, T>) 
             rs: n,
             cs: 1,
         };
-        gemm_impl(path, Strategy::Auto, a, b, c, false);
+        gemm_impl(path, Strategy::Auto, a, b, c, init.is_some());
         return v;
     }
     assert!(
@@ -987,21 +1061,38 @@ fn gemm_new_impl<T: Elem>(path: KernelPath, a: MatRef<'_, T>, b: MatRef<'_, T>) 
         rs: n,
         cs: 1,
     };
-    gemm_blocked(path, Strategy::Auto, a, b, cp, (m, n, k), false);
+    gemm_blocked(
+        path,
+        Strategy::Auto,
+        a,
+        b,
+        cp,
+        (m, n, k),
+        false,
+        init.as_ref(),
+    );
     // SAFETY: `v` has capacity `len`, and `gemm_blocked` with `accumulate`
     // false writes every element of the m x n block at `cp` before returning:
     // the tiles of every split cover C, and each tile's first K block stores
     // (overwrites) all its m_eff x n_eff elements without reading them (on
     // the transposed route, `gemm_swapped`, into the scratch, which is then
-    // copied whole into C without reading C); all threaded tasks have
-    // finished when it returns. A panic unwinds with
-    // `v` still empty.
+    // copied whole into C without reading C). With `init`, each part of C
+    // (the whole of it on one thread, a chunk or a static part on several)
+    // is written from `init` before the first K block that reads it, and the
+    // transposed routes fill their scratch rows from `init` instead of
+    // reading C. All threaded tasks have finished when it returns. A panic
+    // unwinds with `v` still empty.
     unsafe { v.set_len(len) };
     v
 }
 
 /// The packed paths of [`gemm_impl`] (one thread, dynamic or static split)
 /// on a validated product with `m, n, k >= 1`, writing C through `cp`.
+/// With `init` (a validated `m x n` view), C's memory need not hold
+/// anything: each part of C is set to `init` right before the first K
+/// block of its product, by the thread computing it, and the product is
+/// added to it.
+#[allow(clippy::too_many_arguments)]
 fn gemm_blocked<T: Elem>(
     path: KernelPath,
     strategy: Strategy,
@@ -1010,8 +1101,14 @@ fn gemm_blocked<T: Elem>(
     cp: CPtr<T>,
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
+    init: Option<&MatRef<'_, T>>,
 ) {
     let kern = T::kernel(path);
+    // What the threaded transposed route would have to move into its
+    // scratch first: C when accumulating, an `init` that varies along C's
+    // rows (a bias broadcast over the rows, `rs == 0`, is a plain fill).
+    let copy_in = accumulate || init.is_some_and(|x| x.rs != 0);
+    let accumulate = accumulate || init.is_some();
     let mnk = m.saturating_mul(n).saturating_mul(k);
     let threads = crate::kernels::threads();
     let parallel = threads > 1
@@ -1020,13 +1117,33 @@ fn gemm_blocked<T: Elem>(
                 && (par::helpers_awake() || par::medium_product_repeats()))
             || strategy == Strategy::Dynamic);
     if parallel {
-        if swap_pays_par(kern, &a, &b, &cp, (m, n, k), accumulate, threads) {
-            gemm_swapped_par(kern, &a, &b, cp, (m, n, k), accumulate, threads);
+        if swap_pays_par(kern, &a, &b, &cp, (m, n, k), copy_in, threads) {
+            gemm_swapped_par(kern, &a, &b, cp, (m, n, k), accumulate, init, threads);
             return;
         }
         let plan = par::plan(kern, (m, n, k), a.cs == 1, threads);
         if plan.whole_len <= DYNAMIC_MAX_WHOLE || strategy == Strategy::Dynamic {
-            let around = par::Around::default();
+            let cp_all = &cp;
+            let fill = |lo: usize, len: usize| {
+                // Capture the whole `CPtr` (which is Sync), not its raw field.
+                let c = *cp_all;
+                if let Some(x) = init {
+                    // SAFETY: the chunk's rows (or columns) lo .. lo + len of
+                    // the validated C, owned by the thread running this; `x`
+                    // is validated and `m x n`.
+                    unsafe {
+                        if plan.splits_rows() {
+                            fill_from(c.at(lo, 0), len, n, x, (lo, 0));
+                        } else {
+                            fill_from(c.at(0, lo), m, len, x, (0, lo));
+                        }
+                    }
+                }
+            };
+            let around = par::Around {
+                before: init.map(|_| &fill as &(dyn Fn(usize, usize) + Sync)),
+                after: None,
+            };
             par::gemm_dynamic(
                 kern,
                 plan,
@@ -1057,17 +1174,92 @@ fn gemm_blocked<T: Elem>(
             let lo = t * chunk;
             let len = chunk.min(dim - lo);
             if split_n {
+                if let Some(x) = init {
+                    // SAFETY: columns lo .. lo + len of the validated C,
+                    // this part's own; `x` is validated and `m x n`.
+                    unsafe { fill_from(cp.at(0, lo), m, len, x, (0, lo)) };
+                }
                 let bs = col_range(b, lo, len);
                 gemm_packed(kern, a, &bs, cp.at(0, lo), m, len, k, accumulate);
             } else {
+                if let Some(x) = init {
+                    // SAFETY: as above, rows lo .. lo + len.
+                    unsafe { fill_from(cp.at(lo, 0), len, n, x, (lo, 0)) };
+                }
                 let as_ = row_range(a, lo, len);
                 gemm_packed(kern, &as_, b, cp.at(lo, 0), len, n, k, accumulate);
             }
         });
     } else if swap_pays(kern, &a, &b, &cp, (m, n, k)) {
-        gemm_swapped(kern, &a, &b, cp, (m, n, k), accumulate);
+        gemm_swapped(kern, &a, &b, cp, (m, n, k), accumulate, init);
     } else {
+        if let Some(x) = init {
+            // SAFETY: the whole validated C, owned by this call; `x` is
+            // validated and `m x n`.
+            unsafe { fill_from(cp, m, n, x, (0, 0)) };
+        }
         gemm_packed(kern, &a, &b, cp, m, n, k, accumulate);
+    }
+}
+
+/// Writes `dst(i, j) = src(i0 + i, j0 + j)` for `i < rows`, `j < cols`,
+/// walking `dst` along its unit-stride direction (rows of C; the rows of a
+/// transposed scratch, whose element `(i, j)` lies `rs = 1` apart): a plain
+/// copy when `src` runs the same way, a fill with one value when `src` is
+/// broadcast that way (a bias into C^T), element by element otherwise.
+///
+/// # Safety
+/// The `rows x cols` block at `dst` is valid for writes and does not
+/// overlap `src`, which covers rows `i0 .. i0 + rows` and columns
+/// `j0 .. j0 + cols`. (`src` is read through bounds-checked indexing.)
+unsafe fn fill_from<T: Elem>(
+    dst: CPtr<T>,
+    rows: usize,
+    cols: usize,
+    src: &MatRef<'_, T>,
+    (i0, j0): (usize, usize),
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // (outer, inner) counts and strides, inner along dst's unit stride.
+    let (outer, inner, d_out, d_in, s_out, s_in) = if dst.cs == 1 || dst.rs != 1 {
+        (rows, cols, dst.rs, dst.cs, src.rs, src.cs)
+    } else {
+        (cols, rows, dst.cs, dst.rs, src.cs, src.rs)
+    };
+    let base = src.offset + i0 * src.rs + j0 * src.cs;
+    for o in 0..outer {
+        let d = dst.ptr.wrapping_add(o * d_out);
+        let s0 = base + o * s_out;
+        match (s_in, d_in) {
+            (0, 1) => {
+                let v = src.data[s0];
+                for t in 0..inner {
+                    // SAFETY: element `t` of this run of the block (contract).
+                    unsafe { d.add(t).write(v) };
+                }
+            }
+            (0, _) => {
+                let v = src.data[s0];
+                for t in 0..inner {
+                    // SAFETY: element `t` of this run of the block (contract).
+                    unsafe { d.add(t * d_in).write(v) };
+                }
+            }
+            (1, 1) => {
+                let run = &src.data[s0..s0 + inner];
+                // SAFETY: the run is `inner` contiguous elements of the block.
+                unsafe { std::ptr::copy_nonoverlapping(run.as_ptr(), d, inner) };
+            }
+            _ => {
+                for t in 0..inner {
+                    let v = src.data[s0 + t * s_in];
+                    // SAFETY: as in the first arm.
+                    unsafe { d.add(t * d_in).write(v) };
+                }
+            }
+        }
     }
 }
 
@@ -1088,6 +1280,7 @@ fn gemm_swapped<T: Elem>(
     cp: CPtr<T>,
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
+    init: Option<&MatRef<'_, T>>,
 ) {
     let at = transposed(a);
     // Columns of C per block (`swap_pays` keeps m small enough for >= 64).
@@ -1102,7 +1295,13 @@ fn gemm_swapped<T: Elem>(
             let len = nb.min(n - j0);
             let bt = transposed(&col_range(b, j0, len));
             let c = cp.at(0, j0);
-            if accumulate {
+            if let Some(x) = init {
+                // SAFETY: `s` holds the len x m row-major block `st`, seen
+                // here as the m x len block C^T^T (element (i, j) at i + j
+                // m); `x` is validated and m x n.
+                let sc = CPtr { rs: 1, cs: m, ..st };
+                unsafe { fill_from(sc, m, len, x, (0, j0)) };
+            } else if accumulate {
                 // SAFETY: the m x len block of C at `c` lies in the validated
                 // C (unit column stride, `swap_pays`), owned by this call;
                 // `s` holds the len x m row-major block `st`; the two do not
@@ -1179,6 +1378,7 @@ fn gemm_swapped_par<T: Elem>(
     cp: CPtr<T>,
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
+    init: Option<&MatRef<'_, T>>,
     threads: usize,
 ) {
     let at = transposed(a);
@@ -1197,6 +1397,11 @@ fn gemm_swapped_par<T: Elem>(
             let plan = par::plan(kern, (len, m, k), true, threads);
             if !plan.splits_rows() || plan.whole_len > DYNAMIC_MAX_WHOLE {
                 // A narrow last block: unswapped (the same bits).
+                if let Some(x) = init {
+                    // SAFETY: the m x len block of the validated C at
+                    // column j0, owned by this call; `x` is validated, m x n.
+                    unsafe { fill_from(c, m, len, x, (0, j0)) };
+                }
                 let plan = par::plan(kern, (m, len, k), true, threads);
                 let around = par::Around::default();
                 par::gemm_dynamic(
@@ -1216,6 +1421,19 @@ fn gemm_swapped_par<T: Elem>(
             let (c_all, st_all) = (&c, &st);
             let into_scratch = |lo: usize, rows: usize| {
                 let (c, st) = (*c_all, *st_all);
+                if let Some(x) = init {
+                    // SAFETY: rows lo .. lo + rows of the len x m scratch
+                    // `st`, seen as the m x rows block whose element (i, j)
+                    // lies at i + j m, belong to the chunk whose thread runs
+                    // this; `x` is validated and m x n.
+                    let sc = CPtr {
+                        rs: 1,
+                        cs: m,
+                        ..st.at(lo, 0)
+                    };
+                    unsafe { fill_from(sc, m, rows, x, (0, j0 + lo)) };
+                    return;
+                }
                 // SAFETY: columns lo .. lo + rows of the C block (m rows,
                 // unit column stride: `swap_pays_par`) and rows lo .. lo +
                 // rows of the len x m scratch `st` belong to the chunk whose

@@ -205,8 +205,9 @@ pub trait Float:
     fn gemm(a: MatRef<'_, Self>, b: MatRef<'_, Self>, c: MatMut<'_, Self>, accumulate: bool);
     /// `A B` as a new row-major vector, never zero-filled first.
     fn gemm_new(a: MatRef<'_, Self>, b: MatRef<'_, Self>) -> Vec<Self>;
-    /// `init + A B` as a new row-major vector, each part of it set to
-    /// `init` by the thread that computes it.
+    /// `init + A B` as a new row-major vector, never filled first: each
+    /// part is set to `init` right before the product is added to it (on
+    /// several threads, by the thread that computes that part).
     fn gemm_new_init(a: MatRef<'_, Self>, b: MatRef<'_, Self>, init: MatRef<'_, Self>)
         -> Vec<Self>;
 }

@@ -475,9 +475,9 @@ fn transposed_route_blocks<T: Elem>() {
 /// transposed, twice as many when accumulating), against the reference, and
 /// bit for bit against one thread (which takes the one-thread transposed
 /// route or the packed kernel). (64, 4100, 300) runs in two column blocks,
-/// the second four columns wide, which the threads take unswapped;
-/// (64, 256, 784) accumulating does not pay, so it checks the rule's other
-/// side.
+/// the second four columns wide, which the caller takes unswapped.
+/// (64, 256, 784) accumulating is on the rule's other side (the packed
+/// split; this test checks values and bits, not which route ran).
 fn threaded_transposed_route<T: Elem>() {
     use Layout::*;
     let pools: Vec<rayon::ThreadPool> = [1, 2, 3]
@@ -978,8 +978,10 @@ fn fresh_output<T: Elem>() {
 /// `gemm_*_new_init` (`init + A B` into memory it never fills first, each
 /// part set to `init` by the thread computing it): on every path, on pools
 /// of one to three threads, through the one-thread and threaded transposed
-/// routes (64 x 300 x 300 and 64 x 1024 x 640 with B column-major), the
-/// dynamic and the static splits and the small paths, with `init` a bias
+/// routes (64 x 300 x 300 and 64 x 1024 x 640 with B column-major; 64 x
+/// 4100 x 300 in two column blocks, the second unswapped), the dynamic and
+/// the static splits (260 x 520 x 520 packs more than one thread's whole
+/// operand) and the small paths, with `init` a bias
 /// broadcast over the rows (`rs == 0`), one broadcast over the columns, a
 /// row-major and a column-major matrix, it must equal, bit for bit, the
 /// same product accumulated into a C that holds `init`, and contain no NaN.
@@ -996,19 +998,30 @@ fn fresh_output_init<T: Elem>() {
         (64, 300, 300),
         (64, 1024, 640),
     ];
+    let all_ab = [
+        (RowMajor, RowMajor),
+        (ColMajor, RowMajor),
+        (RowMajor, ColMajor),
+    ];
+    let all_init = [BroadcastRows, BroadcastCols, RowMajor, ColMajor];
+    // The large shapes with fewer layouts, to keep the test short.
+    let mut cases: Vec<_> = shapes
+        .iter()
+        .map(|&s| (s, &all_ab[..], &all_init[..]))
+        .collect();
+    let big_ab = [(ColMajor, RowMajor), (RowMajor, ColMajor)];
+    let big_init = [BroadcastRows, ColMajor];
+    cases.push(((260, 520, 520), &big_ab[..], &big_init[..]));
+    cases.push(((64, 4100, 300), &big_ab[1..], &big_init[..]));
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
         for path in supported_paths() {
-            for &(m, n, k) in &shapes {
-                for (la, lb) in [
-                    (RowMajor, RowMajor),
-                    (ColMajor, RowMajor),
-                    (RowMajor, ColMajor),
-                ] {
-                    for li in [BroadcastRows, BroadcastCols, RowMajor, ColMajor] {
+            for &((m, n, k), abs, inits) in &cases {
+                for &(la, lb) in abs {
+                    for &li in inits {
                         let mut rng = Rng(11);
                         let a = Stored::<T>::new(m, k, la, &mut rng);
                         let b = Stored::<T>::new(k, n, lb, &mut rng);

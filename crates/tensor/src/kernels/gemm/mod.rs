@@ -764,11 +764,12 @@ pub fn gemm_f64_new(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
 
 /// `init + A B` in f32 as a new row-major vector (`init` a view of the
 /// output's shape, e.g. a bias broadcast over the rows with a zero row
-/// stride), on the [`kernel_path`]. Each part of the output is set to
-/// `init` right before the first K block of its product, by the thread that
-/// computes it, instead of the whole output being filled first by the
-/// caller; the sums are those of [`gemm_f32`] accumulating into a C that
-/// holds `init`, bit for bit.
+/// stride), on the [`kernel_path`]. The output is never filled first: on
+/// several threads each part of it is set to `init` right before the first
+/// K block of its product, by the thread that computes it (on one thread,
+/// and for small products, the whole output is set first; the transposed
+/// routes fill their scratch straight from `init`). The sums are those of
+/// [`gemm_f32`] accumulating into a C that holds `init`, bit for bit.
 ///
 /// # Panics
 /// As [`gemm_f32`], and if `init` is not `A.rows x B.cols` or lies outside
@@ -998,8 +999,8 @@ fn gemm_impl<T: Elem>(
 /// uninitialised memory: no zero fill first (that `memset` was ~6% of the
 /// MLP training step). Products that take the unpacked small path (and
 /// `k == 0`) get a zeroed vector as usual. With `init` the output starts as
-/// `init` ([`gemm_f32_new_init`]): each part is copied from it by the
-/// thread that computes the part, right before its first K block.
+/// `init` ([`gemm_f32_new_init`]): copied whole first on the small paths,
+/// else by [`gemm_blocked`] part by part.
 fn gemm_new_impl<T: Elem>(
     path: KernelPath,
     a: MatRef<'_, T>,
@@ -1105,9 +1106,10 @@ fn gemm_blocked<T: Elem>(
 ) {
     let kern = T::kernel(path);
     // What the threaded transposed route would have to move into its
-    // scratch first: C when accumulating, an `init` that varies along C's
-    // rows (a bias broadcast over the rows, `rs == 0`, is a plain fill).
-    let copy_in = accumulate || init.is_some_and(|x| x.rs != 0);
+    // scratch first element by element: C when accumulating, an `init`
+    // neither broadcast over C's rows (a bias, `rs == 0`: a fill) nor
+    // running along them (`rs == 1`: a copy).
+    let copy_in = accumulate || init.is_some_and(|x| x.rs > 1);
     let accumulate = accumulate || init.is_some();
     let mnk = m.saturating_mul(n).saturating_mul(k);
     let threads = crate::kernels::threads();
@@ -1328,7 +1330,9 @@ fn gemm_swapped<T: Elem>(
 /// at least four times the elements transposed (a transposed element cost
 /// about three to four gathered ones in these measurements). Otherwise the
 /// conditions of [`swap_pays`]: C with unit column stride, `m` a whole
-/// number of direct-A tile widths, `k >= 4 m`, and `m <= 4096`.
+/// number of direct-A tile widths, `k >= 4 m`, and `m <= 4096`; and the
+/// swapped blocks take the dynamic split over their rows (each thread packs
+/// all of A^T, at most `DYNAMIC_MAX_WHOLE` elements).
 ///
 /// Measured (f32 GFLOP/s, `gemm-probe --threads 2`, two interleaved rounds
 /// of one build with the route on and off, 2026-11-29 22:20; writing C /
@@ -1353,14 +1357,24 @@ fn swap_pays_par<T: Elem>(
     let transposed = m
         .saturating_mul(n)
         .saturating_mul(1 + usize::from(accumulate));
-    c.cs == 1
+    if !(c.cs == 1
         && a.cs == 1
         && b.rs == 1
         && b.cs > 1
         && m % da.nr == 0
         && m * 64 <= SWAP_SCRATCH_MAX
         && k >= 4 * m
-        && saved >= transposed.saturating_mul(4)
+        && saved >= transposed.saturating_mul(4))
+    {
+        return false;
+    }
+    // The swapped blocks (as wide as the scratch allows) must take the
+    // dynamic split over their rows: wider than tall, and all of A^T small
+    // enough for every thread to pack (else the product takes the static
+    // split unswapped).
+    let nb = (SWAP_SCRATCH_MAX / m).min(n);
+    let plan = par::plan(kern, (nb, m, k), true, threads);
+    plan.splits_rows() && plan.whole_len <= DYNAMIC_MAX_WHOLE
 }
 
 /// [`gemm_swapped`] on `threads` threads ([`swap_pays_par`]): for each
@@ -1396,25 +1410,15 @@ fn gemm_swapped_par<T: Elem>(
             let bs = col_range(b, j0, len);
             let plan = par::plan(kern, (len, m, k), true, threads);
             if !plan.splits_rows() || plan.whole_len > DYNAMIC_MAX_WHOLE {
-                // A narrow last block: unswapped (the same bits).
+                // A last block no wider than C is tall (the first always
+                // splits rows: `swap_pays_par`): unswapped on this thread
+                // (the same bits; it is at most m x m of an n > 4096 wide C).
                 if let Some(x) = init {
                     // SAFETY: the m x len block of the validated C at
                     // column j0, owned by this call; `x` is validated, m x n.
                     unsafe { fill_from(c, m, len, x, (0, j0)) };
                 }
-                let plan = par::plan(kern, (m, len, k), true, threads);
-                let around = par::Around::default();
-                par::gemm_dynamic(
-                    kern,
-                    plan,
-                    a,
-                    &bs,
-                    c,
-                    (m, len, k),
-                    accumulate,
-                    threads,
-                    around,
-                );
+                gemm_packed(kern, a, &bs, c, m, len, k, accumulate);
                 continue;
             }
             // Capture the whole `CPtr`s (which are Sync), not their raw fields.
@@ -1434,13 +1438,20 @@ fn gemm_swapped_par<T: Elem>(
                     unsafe { fill_from(sc, m, rows, x, (0, j0 + lo)) };
                     return;
                 }
-                // SAFETY: columns lo .. lo + rows of the C block (m rows,
-                // unit column stride: `swap_pays_par`) and rows lo .. lo +
-                // rows of the len x m scratch `st` belong to the chunk whose
-                // thread runs this, and do not overlap.
-                unsafe {
-                    transpose_into(kern, c.at(0, lo).ptr, c.rs, st.at(lo, 0).ptr, m, m, rows)
-                };
+                // C's columns lo .. lo + rows, row by row: other threads are
+                // writing the other columns of the same rows, so no view
+                // may span them (`transpose_into` reads whole row spans).
+                for i in 0..m {
+                    // SAFETY: row i, columns lo .. lo + rows of the C block
+                    // (unit column stride: `swap_pays_par`): this chunk's
+                    // own elements, written by no other thread meanwhile.
+                    let src = unsafe { std::slice::from_raw_parts(c.at(i, lo).ptr, rows) };
+                    for (j, &v) in src.iter().enumerate() {
+                        // SAFETY: row lo + j, column i of the len x m
+                        // scratch: this chunk's own, apart from C.
+                        unsafe { st.at(lo + j, i).ptr.write(v) };
+                    }
+                }
             };
             let out_of_scratch = |lo: usize, rows: usize| {
                 let (c, st) = (*c_all, *st_all);

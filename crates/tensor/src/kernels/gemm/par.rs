@@ -127,8 +127,7 @@ pub(super) struct Plan {
     /// of the tile (buffers are sized for it).
     chunk: usize,
     /// Register tiles along the split dimension, and the tile's extent
-    /// along it: chunk `i` is tiles `i * tiles / chunks ..
-    /// (i + 1) * tiles / chunks` ([`Plan::range`]).
+    /// along it; [`Plan::range`] deals the tiles to the chunks.
     tiles: usize,
     unit: usize,
     /// Extent of the split dimension (the last tile may be partial).

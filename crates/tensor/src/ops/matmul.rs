@@ -94,7 +94,9 @@ impl Tensor {
     /// broadcast to `[m, n]` (as `torch.addmm`): a layer's `x w^T + bias` in
     /// one output buffer. The output starts as the broadcast addend and the
     /// GEMM accumulates into it, so there is neither a zero-fill nor a
-    /// separate addition pass. Same sums as `a.matmul(b)?.add(self)` up to
+    /// separate addition pass; the addend is copied into each part of the
+    /// output right before that part's product (on several threads, by the
+    /// thread computing it). Same sums as `a.matmul(b)?.add(self)` up to
     /// rounding (here the addend is the first term of each sum).
     ///
     /// ```

@@ -914,6 +914,40 @@ fn overflowing_strides_panic() {
     );
 }
 
+/// `A B` (or `start + A B` with `accumulate`) on `pool`, into a row-major
+/// C that holds `start`.
+fn run_row_major<T: Elem>(
+    pool: &rayon::ThreadPool,
+    path: KernelPath,
+    a: &Stored<T>,
+    b: &Stored<T>,
+    mut start: Vec<T>,
+    accumulate: bool,
+) -> Vec<T> {
+    let (m, n) = (a.rows, b.cols);
+    let c = MatMut {
+        data: &mut start,
+        offset: 0,
+        rows: m,
+        cols: n,
+        rs: n,
+        cs: 1,
+    };
+    pool.install(|| T::run(Some(path), false, a.view(), b.view(), c, accumulate));
+    start
+}
+
+/// `got` equals `want` bit for bit and holds no NaN.
+fn assert_same_bits_no_nan<T: Elem>(got: &[T], want: &[T], case: &str) {
+    assert_eq!(got.len(), want.len(), "{case}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g.to_f64().to_bits() == w.to_f64().to_bits() && !g.to_f64().is_nan(),
+            "{case}: [{i}] {g:?} vs {w:?}"
+        );
+    }
+}
+
 /// `gemm_*_new` computes into memory it never zero-fills (debug builds
 /// poison it with NaN first): on every path, thread count, split and edge
 /// case it must equal, bit for bit, the same product written into a zeroed
@@ -951,24 +985,10 @@ fn fresh_output<T: Elem>() {
                     let a = Stored::<T>::new(m, k, la, &mut rng);
                     let b = Stored::<T>::new(k, n, lb, &mut rng);
                     let got = pool.install(|| T::fresh(path, a.view(), b.view()));
-                    let mut want = vec![T::from_f64(0.0); m * n];
-                    let c = MatMut {
-                        data: &mut want,
-                        offset: 0,
-                        rows: m,
-                        cols: n,
-                        rs: n,
-                        cs: 1,
-                    };
-                    pool.install(|| T::run(Some(path), false, a.view(), b.view(), c, false));
+                    let start = vec![T::from_f64(0.0); m * n];
+                    let want = run_row_major(&pool, path, &a, &b, start, false);
                     let case = format!("{path:?} {threads}t {m}x{n}x{k} {la:?} {lb:?}");
-                    assert_eq!(got.len(), m * n, "{case}");
-                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert!(
-                            g.to_f64().to_bits() == w.to_f64().to_bits() && !g.to_f64().is_nan(),
-                            "{case}: [{i}] {g:?} vs {w:?}"
-                        );
-                    }
+                    assert_same_bits_no_nan(&got, &want, &case);
                 }
             }
         }
@@ -1028,26 +1048,10 @@ fn fresh_output_init<T: Elem>() {
                         let init = Stored::<T>::new(m, n, li, &mut rng);
                         let got =
                             pool.install(|| T::fresh_init(path, a.view(), b.view(), init.view()));
-                        let mut want: Vec<T> =
-                            init.logical().into_iter().map(T::from_f64).collect();
-                        let c = MatMut {
-                            data: &mut want,
-                            offset: 0,
-                            rows: m,
-                            cols: n,
-                            rs: n,
-                            cs: 1,
-                        };
-                        pool.install(|| T::run(Some(path), false, a.view(), b.view(), c, true));
+                        let start = init.logical().into_iter().map(T::from_f64).collect();
+                        let want = run_row_major(&pool, path, &a, &b, start, true);
                         let case = format!("{path:?} {threads}t {m}x{n}x{k} {la:?} {lb:?} {li:?}");
-                        assert_eq!(got.len(), m * n, "{case}");
-                        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                            assert!(
-                                g.to_f64().to_bits() == w.to_f64().to_bits()
-                                    && !g.to_f64().is_nan(),
-                                "{case}: [{i}] {g:?} vs {w:?}"
-                            );
-                        }
+                        assert_same_bits_no_nan(&got, &want, &case);
                     }
                 }
             }

@@ -243,9 +243,7 @@ impl Plan {
         let lo = start * self.unit;
         (lo, ((start + len) * self.unit).min(self.dim) - lo)
     }
-}
 
-impl Plan {
     /// Whether the chunks are ranges of C's rows (else of its columns).
     pub(super) fn splits_rows(&self) -> bool {
         !self.split_n

@@ -525,15 +525,8 @@ fn threaded_transposed_route<T: Elem>() {
                 })
                 .collect();
             for (t, out) in outs.iter().enumerate().skip(1) {
-                let same = out
-                    .iter()
-                    .zip(&outs[0])
-                    .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
-                assert!(
-                    same,
-                    "{path:?} {shape:?} acc={acc}: {} threads differ from one",
-                    t + 1
-                );
+                let case = format!("{path:?} {shape:?} acc={acc}: {} threads", t + 1);
+                assert_same_bits_no_nan(out, &outs[0], &case);
             }
         }
     }

@@ -1332,8 +1332,10 @@ fn gemm_swapped<T: Elem>(
 /// B) gathers all of B, `n k` elements, a share per thread. Swapped, the
 /// weight W = B^T is read in place by the direct-A kernel and every thread
 /// gathers all of A^T, `threads m k` elements in all, while C goes through
-/// the transposed scratch: `m n` elements transposed out, and as many in
-/// first when accumulating. The rule: the gather saved, `k (n - threads m)`,
+/// the transposed scratch: `m n` elements transposed out, and as many moved
+/// in first when `copy_in` (accumulating into C, or an `init` that is
+/// neither a bias nor runs along C's rows; a bias only fills the scratch).
+/// The rule: the gather saved, `k (n - threads m)`,
 /// at least four times the elements transposed (a transposed element cost
 /// about three to four gathered ones in these measurements). Otherwise the
 /// conditions of [`swap_pays`]: C with unit column stride, `m` a whole
@@ -1344,26 +1346,26 @@ fn gemm_swapped<T: Elem>(
 /// Measured (f32 GFLOP/s, `gemm-probe --threads 2`, two interleaved rounds
 /// of one build with the route on and off, 2026-11-29 22:20; writing C /
 /// accumulating into it): 64x1024x1024 NT 234 -> 289 / 234 -> 278 (taken
-/// both ways); 64x256x784 NT 263.5 -> 269 / 259 -> 253 (taken when
-/// writing only); 64x512x512 NT 254-266 -> 266-268 / 249-255 -> 234-244
-/// (writing only); 32x1024x256 NT 218-225 -> 228; 128x1024x512 NT 272-273
-/// -> 276-277 / 270-272 -> 261-263 (not taken either way).
+/// both ways; accumulating 269-272 since C is copied in row by row, two
+/// rounds at 23:15); 64x256x784 NT 263.5 -> 269 / 259 -> 253 (taken when
+/// writing only, and with a bias); 64x512x512 NT 254-266 -> 266-268 /
+/// 249-255 -> 234-244 (writing only); 32x1024x256 NT 218-225 -> 228;
+/// 128x1024x512 NT 272-273 -> 276-277 / 270-272 -> 261-263 (not taken
+/// either way).
 fn swap_pays_par<T: Elem>(
     kern: &Kernel<T>,
     a: &MatRef<'_, T>,
     b: &MatRef<'_, T>,
     c: &CPtr<T>,
     (m, n, k): (usize, usize, usize),
-    accumulate: bool,
+    copy_in: bool,
     threads: usize,
 ) -> bool {
     let Some(da) = kern.direct_a.as_ref() else {
         return false;
     };
     let saved = k.saturating_mul(n.saturating_sub(threads.saturating_mul(m)));
-    let transposed = m
-        .saturating_mul(n)
-        .saturating_mul(1 + usize::from(accumulate));
+    let transposed = m.saturating_mul(n).saturating_mul(1 + usize::from(copy_in));
     if !(c.cs == 1
         && a.cs == 1
         && b.rs == 1
